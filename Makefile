@@ -1,0 +1,157 @@
+# SPDX-License-Identifier: Apache-2.0
+#
+# llmgw build. One Makefile on pkg-config; objects out of tree in $(B)/.
+#
+#   make            build both daemons and the test tools
+#   make test       deps, build, every test; ends with "N passed, N failed"
+#   make run        deps, build, start mock provider + gateway + exporter
+#   make SAN=1 ...  ASan + UBSan build (in build-san/ unless B is given)
+#   make fuzz       libFuzzer targets (clang) in build-fuzz/
+#   make bench      benchmarks (tests/bench/)
+#   make lint       clang-format check + banned-function check
+#   make install    PREFIX=/usr/local DESTDIR=
+
+CC ?= cc
+PREFIX ?= /usr/local
+SAN ?= 0
+ifeq ($(SAN),1)
+B ?= build-san
+SANFLAGS = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+OPT ?= -O1 -g
+else
+B ?= build
+SANFLAGS =
+OPT ?= -O2 -g
+endif
+
+VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0)
+
+PKGS = libevent libevent_openssl libevent_pthreads libnghttp2 openssl libprotobuf-c yaml-0.1 nanomsg zlib jansson
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+
+WARN = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wvla -Wpointer-arith -Werror
+CFLAGS_ALL = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(OPT) $(WARN) $(SANFLAGS) \
+	-I. -I$(B)/gen $(PKG_CFLAGS) -DLLMGW_VERSION='"$(VERSION)"' -MMD -MP $(CFLAGS)
+LDFLAGS_ALL = $(SANFLAGS) $(LDFLAGS)
+LIBS_ALL = $(PKG_LIBS) -lpthread -lm
+
+# ---- sources -------------------------------------------------------------
+PROTOS := $(shell find proto -name '*.proto' | sort)
+PROTO_C := $(patsubst proto/%.proto,$(B)/gen/%.pb-c.c,$(PROTOS))
+PROTO_H := $(PROTO_C:.c=.h)
+PROTO_O := $(patsubst $(B)/gen/%.c,$(B)/obj/gen/%.o,$(PROTO_C))
+
+COMMON_SRC := $(wildcard common/*.c)
+GW_SRC := $(filter-out gateway/main.c,$(wildcard gateway/*.c))
+EX_SRC := $(filter-out exporter/main.c,$(wildcard exporter/*.c))
+MOCK_SRC := $(wildcard tests/support/mock/*.c)
+SINK_SRC := $(wildcard tests/support/sink/*.c)
+INJECT_SRC := $(wildcard tests/support/inject/*.c)
+UNIT_SRC := $(wildcard tests/unit/*/test_*.c)
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+
+obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
+
+LIBCOMMON = $(B)/libcommon.a
+LIBGW = $(B)/libgw.a
+LIBEX = $(B)/libex.a
+BINS = $(B)/llmgw-gateway $(B)/llmgw-exporter $(B)/llmgw-mock $(B)/otlp-sink $(B)/spanrec-inject
+UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(UNIT_SRC))
+
+.PHONY: all deps test unit run bench fuzz lint clean install
+all: $(BINS)
+
+deps:
+	@bash deploy/deps.sh
+
+# ---- generated protobuf-c code ---------------------------------------------
+$(B)/gen/.stamp: $(PROTOS)
+	@mkdir -p $(B)/gen
+	protoc-c --c_out=$(B)/gen -Iproto $(PROTOS)
+	@touch $@
+$(PROTO_C) $(PROTO_H): $(B)/gen/.stamp
+
+$(B)/obj/gen/%.o: $(B)/gen/%.c $(B)/gen/.stamp
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -Werror -Wmissing-prototypes -Wshadow,$(CFLAGS_ALL)) -c -o $@ $<
+
+# Every object may include generated headers: build them first.
+$(B)/obj/%.o: %.c | $(B)/gen/.stamp
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c -o $@ $<
+
+# ---- libraries and binaries ------------------------------------------------
+$(LIBCOMMON): $(call obj,$(COMMON_SRC)) $(PROTO_O)
+	@rm -f $@
+	ar rcs $@ $^
+$(LIBGW): $(call obj,$(GW_SRC))
+	@rm -f $@
+	ar rcs $@ $^
+$(LIBEX): $(call obj,$(EX_SRC))
+	@rm -f $@
+	ar rcs $@ $^
+
+$(B)/llmgw-gateway: $(call obj,gateway/main.c) $(LIBGW) $(LIBCOMMON)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_ALL)
+$(B)/llmgw-exporter: $(call obj,exporter/main.c) $(LIBEX) $(LIBCOMMON)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_ALL)
+$(B)/llmgw-mock: $(call obj,$(MOCK_SRC)) $(LIBCOMMON)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_ALL)
+$(B)/otlp-sink: $(call obj,$(SINK_SRC)) $(LIBCOMMON)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_ALL)
+$(B)/spanrec-inject: $(call obj,$(INJECT_SRC)) $(LIBCOMMON)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_ALL)
+
+# Unit tests link the module libraries; each test_x.c is its own binary.
+$(B)/tests/unit/%: $(B)/obj/tests/unit/%.o $(LIBEX) $(LIBGW) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_ALL) $(CMOCKA_LIBS)
+
+# ---- the two commands ----------------------------------------------------
+test: deps
+	@$(MAKE) --no-print-directory all $(UNIT_BINS)
+	@B=$(B) SAN=$(SAN) bash tests/run.sh
+
+unit: all $(UNIT_BINS)
+	@B=$(B) SAN=$(SAN) ONLY=unit bash tests/run.sh
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@B=$(B) bash deploy/run-local.sh
+
+bench: deps
+	@bash deploy/deps.sh --bench
+	@$(MAKE) --no-print-directory all
+	@B=$(B) bash tests/bench/run.sh
+
+# ---- fuzzing (clang + libFuzzer), separate tree ---------------------------
+FUZZ_B = build-fuzz
+fuzz:
+	@bash deploy/deps.sh --fuzz
+	@$(MAKE) --no-print-directory B=$(FUZZ_B) CC=clang OPT="-O1 -g" \
+		SANFLAGS="-fsanitize=address,undefined,fuzzer-no-link" $(FUZZ_B)/libcommon.a $(FUZZ_B)/libgw.a $(FUZZ_B)/libex.a
+	@set -e; for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
+		echo "  FUZZ $$n"; \
+		clang -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -O1 -g -I. -I$(FUZZ_B)/gen $(PKG_CFLAGS) \
+			-fsanitize=address,undefined,fuzzer -o $(FUZZ_B)/$$n $$f \
+			$(FUZZ_B)/libex.a $(FUZZ_B)/libgw.a $(FUZZ_B)/libcommon.a $(LIBS_ALL); done
+
+# ---- hygiene ---------------------------------------------------------------
+LINT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
+lint:
+	@clang-format --dry-run --Werror $(LINT_FILES)
+	@! grep -nwE 'sprintf|strcpy|strcat|strtok|atoi|gets' $(LINT_FILES) | grep -v 'lint-ok' \
+		|| { echo "lint: banned function (use snprintf/memcpy/strtol...)"; exit 1; }
+	@echo "lint: ok"
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/llmgw
+	install -m 0755 $(B)/llmgw-gateway $(B)/llmgw-exporter $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 deploy/config/gateway.yaml deploy/config/exporter.yaml $(DESTDIR)$(PREFIX)/share/llmgw/
+
+clean:
+	rm -rf build build-san build-fuzz
+
+-include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
