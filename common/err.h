@@ -16,8 +16,7 @@ struct err {
 };
 
 /* Formats msg (truncated to fit) and sets code; returns -1 for tail calls. */
-static inline int __attribute__((format(printf, 3, 4)))
-err_set(struct err *e, int code, const char *fmt, ...)
+static inline int __attribute__((format(printf, 3, 4))) err_set(struct err *e, int code, const char *fmt, ...)
 {
 	if (e == NULL)
 		return -1;

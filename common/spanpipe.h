@@ -29,7 +29,7 @@ void spanpipe_close(struct spanpipe *p);
 
 enum spanpipe_result {
 	SPANPIPE_SENT = 0,
-	SPANPIPE_FULL,  /* no peer or buffer full: dropped */
+	SPANPIPE_FULL,	/* no peer or buffer full: dropped */
 	SPANPIPE_ERROR, /* socket error: dropped */
 };
 /* Queues one record with NN_DONTWAIT. Never blocks. */

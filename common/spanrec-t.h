@@ -46,21 +46,21 @@ enum spanrec_status {
 /* gen_ai.operation.name; spanrec_op_name() gives the string. */
 enum spanrec_op {
 	SPANREC_OP_NONE = 0,
-	SPANREC_OP_CHAT,            /* "chat" */
+	SPANREC_OP_CHAT,	    /* "chat" */
 	SPANREC_OP_TEXT_COMPLETION, /* "text_completion" */
-	SPANREC_OP_EMBEDDINGS,      /* "embeddings" */
+	SPANREC_OP_EMBEDDINGS,	    /* "embeddings" */
 	SPANREC_OP_EXECUTE_TOOL,    /* "execute_tool" (MCP tool calls) */
-	SPANREC_OP_MODELS,          /* "models" (GET /v1/models, llmgw-specific) */
+	SPANREC_OP_MODELS,	    /* "models" (GET /v1/models, llmgw-specific) */
 	SPANREC_OP__COUNT
 };
 
 /* flags */
-#define SPANREC_F_TRUNCATED (1u << 0)     /* some string was cut: see trunc_mask */
-#define SPANREC_F_HAS_USAGE (1u << 1)     /* token counts are known */
-#define SPANREC_F_STREAM (1u << 2)        /* the request asked for streaming */
+#define SPANREC_F_TRUNCATED (1u << 0)	  /* some string was cut: see trunc_mask */
+#define SPANREC_F_HAS_USAGE (1u << 1)	  /* token counts are known */
+#define SPANREC_F_STREAM (1u << 2)	  /* the request asked for streaming */
 #define SPANREC_F_PARENT_REMOTE (1u << 3) /* parent came from the caller's traceparent */
-#define SPANREC_F_META_FULL (1u << 4)     /* more caller metadata than slots */
-#define SPANREC_F_HAS_COST (1u << 5)      /* cost_micro_usd is meaningful */
+#define SPANREC_F_META_FULL (1u << 4)	  /* more caller metadata than slots */
+#define SPANREC_F_HAS_COST (1u << 5)	  /* cost_micro_usd is meaningful */
 #define SPANREC_F__ALL ((1u << 6) - 1)
 
 struct spanrec_meta {
@@ -70,13 +70,13 @@ struct spanrec_meta {
 
 struct spanrec {
 	/* header: checked before anything else is read */
-	uint32_t magic;   /* SPANREC_MAGIC */
-	uint16_t version; /* SPANREC_VERSION */
-	uint16_t size;    /* SPANREC_SIZE */
-	uint32_t flags;   /* SPANREC_F_* */
-	uint8_t kind;     /* enum spanrec_kind */
-	uint8_t status;   /* enum spanrec_status */
-	uint8_t op;       /* enum spanrec_op */
+	uint32_t magic;	     /* SPANREC_MAGIC */
+	uint16_t version;    /* SPANREC_VERSION */
+	uint16_t size;	     /* SPANREC_SIZE */
+	uint32_t flags;	     /* SPANREC_F_* */
+	uint8_t kind;	     /* enum spanrec_kind */
+	uint8_t status;	     /* enum spanrec_status */
+	uint8_t op;	     /* enum spanrec_op */
 	uint8_t trace_flags; /* W3C trace-flags byte (bit 0 = sampled) */
 
 	uint8_t trace_id[16];
@@ -97,7 +97,7 @@ struct spanrec {
 	uint32_t cache_read_tokens;
 	uint32_t trunc_mask; /* bit i = string field i (spanrec.c table) was cut */
 
-	char name[64];          /* span name, e.g. "chat gpt-4o" */
+	char name[64];		/* span name, e.g. "chat gpt-4o" */
 	char request_model[64]; /* model the client asked for */
 	char response_model[64];
 	char provider[24]; /* gen_ai.provider.name, e.g. "openai" */
@@ -107,11 +107,11 @@ struct spanrec {
 	char tenant_id[48];
 	char team[32];
 	char user[48];
-	char key_name[32];        /* virtual key's name, never the key */
-	char target[64];          /* routing decision: "provider/model" */
+	char key_name[32];	  /* virtual key's name, never the key */
+	char target[64];	  /* routing decision: "provider/model" */
 	char fallback_reason[32]; /* why this attempt is a fallback, "" for the first */
-	char request_id[48];      /* x-request-id */
-	char response_id[56];     /* gen_ai.response.id */
+	char request_id[48];	  /* x-request-id */
+	char response_id[56];	  /* gen_ai.response.id */
 	struct spanrec_meta meta[SPANREC_META_MAX];
 };
 

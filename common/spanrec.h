@@ -15,11 +15,11 @@
 /* Why a buffer is not a valid record; names are metric label values. */
 enum spanrec_verdict {
 	SPANREC_OK = 0,
-	SPANREC_BAD_SIZE,     /* "bad_size": length != record size of its version */
-	SPANREC_BAD_MAGIC,    /* "bad_magic" */
-	SPANREC_BAD_VERSION,  /* "bad_version": not current nor previous */
-	SPANREC_BAD_STRING,   /* "bad_string": a string field without its NUL */
-	SPANREC_BAD_FIELD,    /* "bad_field": kind/status/op/flags out of range, zero ids */
+	SPANREC_BAD_SIZE,    /* "bad_size": length != record size of its version */
+	SPANREC_BAD_MAGIC,   /* "bad_magic" */
+	SPANREC_BAD_VERSION, /* "bad_version": not current nor previous */
+	SPANREC_BAD_STRING,  /* "bad_string": a string field without its NUL */
+	SPANREC_BAD_FIELD,   /* "bad_field": kind/status/op/flags out of range, zero ids */
 	SPANREC_VERDICT__COUNT
 };
 

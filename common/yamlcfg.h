@@ -57,24 +57,24 @@ const struct ycfg_node *ycfg_get(const struct ycfg_node *map, const char *key);
  * Formats "name:line:col: key: <fmt>" into err, using n's position (or the
  * file name alone when n is NULL). Returns -1.
  */
-int ycfg_error(const struct ycfg *c, const struct ycfg_node *n, const char *key, struct err *err, const char *fmt,
-	       ...) __attribute__((format(printf, 5, 6)));
+int ycfg_error(const struct ycfg *c, const struct ycfg_node *n, const char *key, struct err *err, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
 /*
  * Fails on the first key of map not in the NULL-terminated allowed list
  * ("unknown key"), so a typo never silently becomes a default. Also fails if
  * map is not a mapping.
  */
-int ycfg_check_keys(const struct ycfg *c, const struct ycfg_node *map, const char *what,
-		    const char *const *allowed, struct err *err);
+int ycfg_check_keys(const struct ycfg *c, const struct ycfg_node *map, const char *what, const char *const *allowed,
+		    struct err *err);
 
 /*
  * Typed getters. An absent key yields def and returns 0; a present key of the
  * wrong shape or out of range returns -1 with a positioned error. The map
  * may be NULL (treated as empty).
  */
-int ycfg_get_str(const struct ycfg *c, const struct ycfg_node *map, const char *key, const char *def,
-		 const char **out, struct err *err);
+int ycfg_get_str(const struct ycfg *c, const struct ycfg_node *map, const char *key, const char *def, const char **out,
+		 struct err *err);
 int ycfg_get_int(const struct ycfg *c, const struct ycfg_node *map, const char *key, int64_t min, int64_t max,
 		 int64_t def, int64_t *out, struct err *err);
 /* true/false/yes/no/on/off (YAML 1.1 spellings, lower case) */
