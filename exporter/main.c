@@ -1,0 +1,263 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * llmgw-exporter: the OTLP sidecar.
+ *
+ *   llmgw-exporter [-c FILE] [--check-config] [--version] [--help]
+ *
+ * main() builds the process context (struct ex: config, metrics, resource,
+ * sink, delivery loop, pipeline, PULL socket, admin listener) on one
+ * libevent loop and runs it. Data flows
+ *   receive -> ex_pipe (batch, encode, gzip) -> retry (queue, backoff) -> sink
+ *
+ * Shutdown (SIGTERM/SIGINT): stop intake (reading what the socket already
+ * holds), flush the partial batch, keep delivering until nothing is pending
+ * or drain_timeout passes, count what is left as dropped{reason="shutdown"},
+ * exit 0. A second signal cuts the drain short.
+ *
+ * Exit codes: 0 normal, 1 start-up failure (bind, sink), 2 configuration
+ * error (message "file:line:col: key: reason" on stderr).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "common/clock.h"
+#include "common/ids.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "exporter/enrich.h"
+#include "exporter/ex_admin.h"
+#include "exporter/ex_conf.h"
+#include "exporter/ex_metrics.h"
+#include "exporter/ex_pipe.h"
+#include "exporter/receive.h"
+#include "exporter/retry.h"
+#include "exporter/sink.h"
+
+#define EX_PROG "llmgw-exporter"
+
+/* The process context: the only mutable state outside the modules' own objects. */
+struct ex {
+	struct ex_conf *conf;
+	struct event_base *evb;
+	struct metrics *reg;
+	struct ex_metrics m;
+	struct ids_rng rng;
+	struct enrich *enrich;
+	struct sink *sink;
+	struct retry *retry;
+	struct ex_pipe *pipe;
+	struct receive *recv;
+	struct ex_admin *admin;
+	struct event *sig_term;
+	struct event *sig_int;
+	struct event *drain_timer;
+	bool draining;
+	uint64_t drain_start_ns;
+};
+
+static void ex_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: %s [-c FILE] [--check-config] [--version] [--help]\n"
+		"  -c, --config FILE   exporter.yaml (default: built-in defaults; OTEL_* env vars apply either way)\n"
+		"      --check-config  load and validate the configuration, then exit (0 ok, 2 error)\n"
+		"      --version       print the version and exit\n"
+		"  -h, --help          this text\n"
+		"See docs/exporter-config.md for every key and environment variable.\n",
+		EX_PROG);
+}
+
+/* ---- shutdown ----------------------------------------------------------------- */
+
+static void ex_drained(void *arg)
+{
+	struct ex *ex = arg;
+	log_msg(LOG_LVL_INFO, "drained", "elapsed_ms=%llu",
+		(unsigned long long)((clock_mono_ns() - ex->drain_start_ns) / 1000000));
+	event_base_loopexit(ex->evb, NULL);
+}
+
+static void ex_drain_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct ex *ex = arg;
+	(void)fd;
+	(void)what;
+	log_msg(LOG_LVL_WARN, "drain_deadline", "pending_batches=%zu", retry_pending(ex->retry));
+	retry_abandon(ex->retry);
+	event_base_loopexit(ex->evb, NULL);
+}
+
+static void ex_on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct ex *ex = arg;
+	(void)what;
+	if (ex->draining) {
+		log_msg(LOG_LVL_WARN, "signal_again", "signal=%d action=exit_now", (int)sig);
+		ex_drain_deadline(-1, 0, ex);
+		return;
+	}
+	ex->draining = true;
+	ex->drain_start_ns = clock_mono_ns();
+	log_msg(LOG_LVL_INFO, "draining", "signal=%d pending_batches=%zu drain_timeout_ms=%lld", (int)sig,
+		retry_pending(ex->retry), (long long)ex->conf->drain_timeout_ms);
+	receive_stop(ex->recv);
+	ex_pipe_flush(ex->pipe);
+	int64_t ms = ex->conf->drain_timeout_ms;
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+	evtimer_add(ex->drain_timer, &tv);
+	retry_drain(ex->retry, ex_drained, ex);
+}
+
+static bool ex_ready(void *arg)
+{
+	struct ex *ex = arg;
+	return !ex->draining && receive_ready(ex->recv);
+}
+
+/* ---- start-up / teardown -------------------------------------------------------- */
+
+static int ex_signals(struct ex *ex, struct err *err)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL); /* a closed peer is an error return, not a death */
+	ex->sig_term = evsignal_new(ex->evb, SIGTERM, ex_on_signal, ex);
+	ex->sig_int = evsignal_new(ex->evb, SIGINT, ex_on_signal, ex);
+	ex->drain_timer = evtimer_new(ex->evb, ex_drain_deadline, ex);
+	if (ex->sig_term == NULL || ex->sig_int == NULL || ex->drain_timer == NULL ||
+	    event_add(ex->sig_term, NULL) != 0 || event_add(ex->sig_int, NULL) != 0)
+		return err_set(err, ENOMEM, "cannot install signal handlers");
+	return 0;
+}
+
+static int ex_start(struct ex *ex, struct err *err)
+{
+	const struct ex_conf *c = ex->conf;
+	if ((ex->evb = event_base_new()) == NULL)
+		return err_set(err, ENOMEM, "cannot create the event loop");
+	if ((ex->reg = metrics_new()) == NULL || ex_metrics_init(&ex->m, ex->reg, err) != 0 ||
+	    ids_rng_init(&ex->rng, err) != 0)
+		return -1;
+	if ((ex->enrich = enrich_new(&c->resource_attrs, c->service_name, c->env_resource_attributes,
+				     c->env_service_name, err)) == NULL ||
+	    (ex->sink = sink_create(ex->evb, c, err)) == NULL ||
+	    (ex->retry = retry_new(ex->evb, c, ex->sink, &ex->m, &ex->rng, err)) == NULL ||
+	    (ex->pipe = ex_pipe_new(ex->evb, c, ex->enrich, ex->retry, &ex->m, err)) == NULL ||
+	    ex_signals(ex, err) != 0)
+		return -1;
+	if (c->admin_host != NULL &&
+	    (ex->admin = ex_admin_new(ex->evb, c->admin_host, c->admin_port, ex->reg, ex_ready, ex, err)) == NULL)
+		return -1;
+	/* Bind last: once the gateway can reach us, everything behind the socket is ready. */
+	ex->recv = receive_new(ex->evb, c->receive_url, c->rcvbuf, &ex->m, ex_pipe_record, ex->pipe, err);
+	return ex->recv ? 0 : -1;
+}
+
+static void ex_stop(struct ex *ex)
+{
+	receive_free(ex->recv);
+	ex_admin_free(ex->admin);
+	ex_pipe_free(ex->pipe);
+	retry_free(ex->retry);
+	sink_destroy(ex->sink);
+	enrich_free(ex->enrich);
+	if (ex->drain_timer != NULL)
+		event_free(ex->drain_timer);
+	if (ex->sig_term != NULL)
+		event_free(ex->sig_term);
+	if (ex->sig_int != NULL)
+		event_free(ex->sig_int);
+	metrics_free(ex->reg);
+	if (ex->evb != NULL)
+		event_base_free(ex->evb);
+	ex_conf_free(ex->conf);
+}
+
+/* Parses argv; returns -1 to exit with *code. */
+static int ex_args(int argc, char **argv, const char **path, bool *check, int *code)
+{
+	enum { OPT_CHECK = 256, OPT_VERSION };
+	static const struct option opts[] = {
+	    {"config", required_argument, NULL, 'c'},
+	    {"check-config", no_argument, NULL, OPT_CHECK},
+	    {"version", no_argument, NULL, OPT_VERSION},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	int o;
+	while ((o = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+		switch (o) {
+		case 'c':
+			*path = optarg;
+			break;
+		case OPT_CHECK:
+			*check = true;
+			break;
+		case OPT_VERSION:
+			printf("%s %s\n", EX_PROG, LLMGW_VERSION);
+			*code = 0;
+			return -1;
+		case 'h':
+			ex_usage(stdout);
+			*code = 0;
+			return -1;
+		default:
+			ex_usage(stderr);
+			*code = 2;
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "%s: unexpected argument: %s\n", EX_PROG, argv[optind]);
+		*code = 2;
+		return -1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct ex ex;
+	struct err err;
+	const char *path = NULL;
+	bool check = false;
+	int code = 0;
+	memset(&ex, 0, sizeof(ex));
+	err_clear(&err);
+	if (ex_args(argc, argv, &path, &check, &code) != 0)
+		return code;
+	log_init(EX_PROG, LOG_LVL_INFO);
+	if ((ex.conf = ex_conf_load(path, NULL, NULL, &err)) == NULL) {
+		fprintf(stderr, "%s: %s\n", EX_PROG, err.msg);
+		return 2;
+	}
+	log_init(EX_PROG, ex.conf->log_level);
+	if (check) {
+		struct enrich *e = enrich_new(&ex.conf->resource_attrs, ex.conf->service_name,
+					      ex.conf->env_resource_attributes, ex.conf->env_service_name, &err);
+		ex_conf_log(ex.conf);
+		enrich_free(e);
+		ex_conf_free(ex.conf);
+		printf("%s: configuration ok (%s)\n", EX_PROG, path ? path : "built-in defaults");
+		return 0;
+	}
+	ex_conf_log(ex.conf);
+	if (ex_start(&ex, &err) != 0) {
+		char q[300];
+		log_msg(LOG_LVL_ERROR, "startup_failed", "error=%s", log_quote(err.msg, q, sizeof(q)));
+		ex_stop(&ex);
+		return 1;
+	}
+	log_msg(LOG_LVL_INFO, "started", "version=%s sink=%s", LLMGW_VERSION, sink_name(ex.sink));
+	event_base_dispatch(ex.evb);
+	ex_stop(&ex);
+	log_msg(LOG_LVL_INFO, "stopped", "exit_code=0");
+	return 0;
+}

@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# The test runner behind `make test` / `make unit`:
+#
+#   B=<build dir> SAN=0|1 [ONLY=unit|integration|e2e] bash tests/run.sh
+#
+# Runs every cmocka unit test binary under $B/tests/unit/, then the
+# integration tests (node:test, real processes on 127.0.0.1), then the
+# end-to-end tests when they exist. Prints each suite's counts and ends with
+# exactly one line "N passed, N failed". Exits 1 if anything failed or if no
+# test ran at all.
+#
+# A unit binary that crashes or exits non-zero without a cmocka summary
+# counts as one failed test; so does a node run that fails without
+# reporting a failed test (a crash in a hook, a syntax error).
+set -u
+cd "$(dirname "$0")/.."
+
+B=${B:-build}
+SAN=${SAN:-0}
+ONLY=${ONLY:-}
+[ -d "$B" ] || { echo "tests/run.sh: build dir $B does not exist (run make first)" >&2; echo "0 passed, 1 failed"; exit 1; }
+BDIR=$(cd "$B" && pwd)
+
+if [ "$SAN" = 1 ]; then
+	# Sanitized processes spawned by the integration tests inherit these too.
+	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+	export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+fi
+
+UNIT_TIMEOUT=${UNIT_TIMEOUT:-300}         # seconds per unit binary
+NODE_SUITE_TIMEOUT=${NODE_SUITE_TIMEOUT:-1200} # seconds per node suite
+
+total_pass=0
+total_fail=0
+log=$(mktemp "${TMPDIR:-/tmp}/llmgw-run.XXXXXX")
+trap 'rm -f "$log"' EXIT
+
+suite_report() { # name pass fail
+	echo "== $1: $2 pass, $3 fail"
+	total_pass=$((total_pass + $2))
+	total_fail=$((total_fail + $3))
+}
+
+# Sums the N of every line matching "<prefix> N test(s)" in $log.
+sum_cmocka() {
+	sed -n "s/^\[  $1  \] \([0-9][0-9]*\) test(s).*/\1/p" "$log" | awk '{s += $1} END {print s + 0}'
+}
+
+run_unit() {
+	local pass=0 fail=0 t p f rc
+	local bins
+	bins=$(find "$BDIR/tests/unit" -type f -perm -u+x 2>/dev/null | sort)
+	for t in $bins; do
+		echo "-- unit: ${t#"$BDIR"/}"
+		timeout --signal=KILL "$UNIT_TIMEOUT" "$t" >"$log" 2>&1
+		rc=$?
+		cat "$log"
+		p=$(sum_cmocka PASSED)
+		f=$(sum_cmocka FAILED)
+		if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+			# Crash, sanitizer report at exit, timeout, or no summary: one failure.
+			echo "-- unit: ${t##*/} exited with status $rc without reporting a failed test: counted as 1 failed"
+			f=1
+		fi
+		pass=$((pass + p))
+		fail=$((fail + f))
+	done
+	[ -z "$bins" ] && echo "-- unit: no test binaries under $B/tests/unit"
+	suite_report unit "$pass" "$fail"
+}
+
+# run_node_suite NAME DIR: node's built-in runner, TAP output, one file at a time.
+run_node_suite() {
+	local name=$1 dir=$2 rc p f c
+	if ! command -v node >/dev/null 2>&1; then
+		echo "-- $name: node not found (deploy/deps.sh installs it)"
+		suite_report "$name" 0 1
+		return
+	fi
+	echo "-- $name: node --test $dir"
+	LLMGW_BUILD="$BDIR" timeout --signal=KILL "$NODE_SUITE_TIMEOUT" \
+		node --test --test-reporter=tap --test-concurrency=1 "$dir" >"$log" 2>&1
+	rc=$?
+	cat "$log"
+	# The last summary block is the run's total ("# pass N" etc. at column 0).
+	p=$(sed -n 's/^# pass \([0-9][0-9]*\)$/\1/p' "$log" | tail -n 1)
+	f=$(sed -n 's/^# fail \([0-9][0-9]*\)$/\1/p' "$log" | tail -n 1)
+	c=$(sed -n 's/^# cancelled \([0-9][0-9]*\)$/\1/p' "$log" | tail -n 1)
+	p=${p:-0}
+	f=$((${f:-0} + ${c:-0}))
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		echo "-- $name: node exited with status $rc without reporting a failed test: counted as 1 failed"
+		f=1
+	fi
+	suite_report "$name" "$p" "$f"
+}
+
+if [ -z "$ONLY" ] || [ "$ONLY" = unit ]; then
+	run_unit
+fi
+
+if [ -z "$ONLY" ] || [ "$ONLY" = integration ]; then
+	run_node_suite integration tests/integration/
+fi
+
+# ---- e2e: the official `openai` npm client against the gateway ------------
+# Filled in by the e2e issue: tests/e2e/ carries its own package.json (the
+# only npm dependencies in the tree) and *.test.mjs files run the same way.
+if [ -z "$ONLY" ] || [ "$ONLY" = e2e ]; then
+	if [ -d tests/e2e ] && [ -f tests/e2e/package.json ]; then
+		if [ ! -d tests/e2e/node_modules ]; then
+			if [ -f tests/e2e/package-lock.json ]; then
+				(cd tests/e2e && npm ci --no-audit --no-fund --silent)
+			else
+				(cd tests/e2e && npm install --no-audit --no-fund --silent)
+			fi || echo "-- e2e: npm install failed"
+		fi
+		run_node_suite e2e tests/e2e/
+	fi
+fi
+# ---------------------------------------------------------------------------
+
+if [ $((total_pass + total_fail)) -eq 0 ]; then
+	echo "tests/run.sh: no test ran" >&2
+	echo "0 passed, 0 failed"
+	exit 1
+fi
+echo "$total_pass passed, $total_fail failed"
+[ "$total_fail" -eq 0 ]

@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Ring of the last MOCK_REQLOG_MAX requests the mock received, each kept as
+ * a ready-made JSON object so serving /_mock/requests is a copy. Header
+ * names are lower-cased (HTTP names are case-insensitive and tests should
+ * not care how the gateway spelled them); a repeated header is joined with
+ * ", " as RFC 9110 allows. Bodies are kept as text, cut at 1 MiB.
+ */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "tests/support/mock/mock_reqlog.h"
+
+struct mock_reqlog {
+	json_t *ring[MOCK_REQLOG_MAX];
+	unsigned head; /* index of the oldest entry */
+	unsigned count;
+};
+
+struct mock_reqlog *mock_reqlog_new(void)
+{
+	return calloc(1, sizeof(struct mock_reqlog));
+}
+
+void mock_reqlog_clear(struct mock_reqlog *l)
+{
+	for (unsigned i = 0; i < l->count; i++)
+		json_decref(l->ring[(l->head + i) % MOCK_REQLOG_MAX]);
+	l->head = 0;
+	l->count = 0;
+}
+
+void mock_reqlog_free(struct mock_reqlog *l)
+{
+	if (l == NULL)
+		return;
+	mock_reqlog_clear(l);
+	free(l);
+}
+
+static const char *method_name(enum evhttp_cmd_type cmd)
+{
+	switch (cmd) {
+	case EVHTTP_REQ_GET:
+		return "GET";
+	case EVHTTP_REQ_POST:
+		return "POST";
+	case EVHTTP_REQ_HEAD:
+		return "HEAD";
+	case EVHTTP_REQ_PUT:
+		return "PUT";
+	case EVHTTP_REQ_DELETE:
+		return "DELETE";
+	case EVHTTP_REQ_OPTIONS:
+		return "OPTIONS";
+	case EVHTTP_REQ_TRACE:
+		return "TRACE";
+	case EVHTTP_REQ_CONNECT:
+		return "CONNECT";
+	case EVHTTP_REQ_PATCH:
+		return "PATCH";
+	}
+	return "OTHER";
+}
+
+/* Adds name: value to obj with a lower-cased name, joining repeats with ", ". */
+static int add_header(json_t *obj, const char *name, const char *value)
+{
+	char lname[256];
+	size_t n = strlen(name);
+	if (n >= sizeof(lname))
+		n = sizeof(lname) - 1;
+	for (size_t i = 0; i < n; i++)
+		lname[i] = (char)tolower((unsigned char)name[i]);
+	lname[n] = '\0';
+	json_t *old = json_object_get(obj, lname);
+	if (old == NULL)
+		return json_object_set_new(obj, lname, json_string(value));
+	size_t ol = strlen(json_string_value(old)), vl = strlen(value);
+	char *joined = malloc(ol + vl + 3);
+	if (joined == NULL)
+		return -1;
+	memcpy(joined, json_string_value(old), ol);
+	memcpy(joined + ol, ", ", 2);
+	memcpy(joined + ol + 2, value, vl + 1);
+	int rc = json_object_set_new(obj, lname, json_string(joined));
+	free(joined);
+	return rc;
+}
+
+static json_t *headers_json(struct evhttp_request *req)
+{
+	json_t *h = json_object();
+	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+	struct evkeyval *kv;
+	if (h == NULL)
+		return NULL;
+	TAILQ_FOREACH(kv, in, next)
+	{
+		if (add_header(h, kv->key, kv->value) != 0) {
+			json_decref(h);
+			return NULL;
+		}
+	}
+	return h;
+}
+
+/* Body as a JSON string; bytes that are not UTF-8 would make jansson refuse it, so fall back to a marker. */
+static json_t *body_json(struct evhttp_request *req, int *cut)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	size_t len = evbuffer_get_length(in);
+	*cut = len > MOCK_REQLOG_BODY_MAX;
+	if (*cut)
+		len = MOCK_REQLOG_BODY_MAX;
+	const char *p = (const char *)evbuffer_pullup(in, (ev_ssize_t)len);
+	json_t *s = json_stringn(p != NULL ? p : "", p != NULL ? len : 0);
+	return s != NULL ? s : json_string("<non-utf8 body>");
+}
+
+int mock_reqlog_add(struct mock_reqlog *l, struct evhttp_request *req)
+{
+	int cut = 0;
+	json_t *body = body_json(req, &cut);
+	json_t *e =
+	    json_pack("{s:s, s:s, s:o, s:o, s:b}", "method", method_name(evhttp_request_get_command(req)), "path",
+		      evhttp_request_get_uri(req), "headers", headers_json(req), "body", body, "body_truncated", cut);
+	if (e == NULL)
+		return -1;
+	if (l->count == MOCK_REQLOG_MAX) {
+		json_decref(l->ring[l->head]);
+		l->ring[l->head] = e;
+		l->head = (l->head + 1) % MOCK_REQLOG_MAX;
+	} else {
+		l->ring[(l->head + l->count) % MOCK_REQLOG_MAX] = e;
+		l->count++;
+	}
+	return 0;
+}
+
+json_t *mock_reqlog_json(const struct mock_reqlog *l)
+{
+	json_t *a = json_array();
+	if (a == NULL)
+		return NULL;
+	for (unsigned i = 0; i < l->count; i++) {
+		if (json_array_append(a, l->ring[(l->head + i) % MOCK_REQLOG_MAX]) != 0) {
+			json_decref(a);
+			return NULL;
+		}
+	}
+	return a;
+}

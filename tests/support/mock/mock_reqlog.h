@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The mock's memory of what it received: the last MOCK_REQLOG_MAX requests
+ * (method, path, lower-cased headers, body), served by GET /_mock/requests
+ * so a test can check exactly what the gateway sent upstream (forwarded and
+ * stripped headers, traceparent, the rewritten body).
+ */
+#ifndef LLMGW_TESTS_MOCK_REQLOG_H
+#define LLMGW_TESTS_MOCK_REQLOG_H
+
+#include <jansson.h>
+
+struct mock_reqlog;
+struct evhttp_request;
+
+#define MOCK_REQLOG_MAX 100
+#define MOCK_REQLOG_BODY_MAX (1024 * 1024) /* longer bodies are cut and flagged */
+
+struct mock_reqlog *mock_reqlog_new(void);
+/* NULL is a no-op. */
+void mock_reqlog_free(struct mock_reqlog *l);
+
+/*
+ * Records req (its body is read, not drained). The oldest entry goes when
+ * the log is full. Returns -1 on ENOMEM (the request is then not recorded).
+ */
+int mock_reqlog_add(struct mock_reqlog *l, struct evhttp_request *req);
+
+/* Oldest first, as a new JSON array (caller owns it); NULL on ENOMEM. */
+json_t *mock_reqlog_json(const struct mock_reqlog *l);
+
+void mock_reqlog_clear(struct mock_reqlog *l);
+
+#endif
