@@ -1,0 +1,605 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * gateway.yaml -> struct gw_conf. The schema is the key tables below; each
+ * section is read with the common/yamlcfg typed getters (which position
+ * their own errors), then cross-references are checked (targets name a
+ * configured provider, names are unique) so that a config that loads is a
+ * config that runs. Unknown keys are errors at every level: a typo must
+ * never silently become a default.
+ */
+#include "gateway/gw_conf.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/ids.h"
+#include "common/yamlcfg.h"
+
+#define GW_NAME_MAX 64
+#define GW_MODEL_NAME_MAX 128
+
+static const char *const top_keys[] = {"server", "telemetry", "log", "auth", "keys", "providers", "models", NULL};
+static const char *const server_keys[] = {"listen", "max_body", "drain_timeout", NULL};
+static const char *const telemetry_keys[] = {"spans_url", "sndbuf", NULL};
+static const char *const log_keys[] = {"level", NULL};
+static const char *const auth_keys[] = {"required", NULL};
+static const char *const key_keys[] = {"name", "sha256", "tenant_id", "team", "user", NULL};
+static const char *const provider_keys[] = {
+    "name", "type", "base_url", "api_key_env", "gen_ai_provider", "connect_timeout", "timeout", "ca_file", NULL};
+static const char *const model_keys[] = {"name", "targets", NULL};
+static const char *const target_keys[] = {"provider", "model", NULL};
+
+/* Default gen_ai.provider.name per type (OpenTelemetry GenAI well-known values). */
+static const struct {
+	const char *type;
+	const char *genai;
+} provider_types[GW_PROVIDER__COUNT] = {
+    [GW_PROVIDER_OPENAI] = {"openai", "openai"},
+    [GW_PROVIDER_MOCK] = {"mock", "mock"},
+};
+
+const char *gw_provider_type_name(enum gw_provider_type t)
+{
+	return (unsigned)t < GW_PROVIDER__COUNT ? provider_types[t].type : NULL;
+}
+
+/* ---- small helpers ------------------------------------------------------- */
+
+static char *xstrdup(const char *s, struct err *err)
+{
+	char *d = strdup(s != NULL ? s : "");
+	if (d == NULL)
+		err_set(err, ENOMEM, "out of memory");
+	return d;
+}
+
+static char *xstrndup(const char *s, size_t n, struct err *err)
+{
+	char *d = strndup(s, n);
+	if (d == NULL)
+		err_set(err, ENOMEM, "out of memory");
+	return d;
+}
+
+/* Names become metric label values and span attributes: keep them plain. */
+static bool name_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > GW_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char ch = s[i];
+		bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+			  ch == '-' || ch == '_' || ch == '.';
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+/* Model names may carry '/', ':' and the like ("meta-llama/Llama-3-8B"), never controls. */
+static bool model_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > GW_MODEL_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x21 || s[i] == 0x7f || s[i] == '"' || s[i] == '\\')
+			return false;
+	return true;
+}
+
+/* "providers[1]" + "type" -> "providers[1].type" for error messages. */
+#define KP(buf, at, key) (snprintf((buf), sizeof(buf), "%s.%s", (at), (key)), (buf))
+
+/* A required, non-empty string; its absence is reported at the map. */
+static int get_required(const struct ycfg *c, const struct ycfg_node *map, const char *at, const char *key,
+			const char **out, struct err *err)
+{
+	char k[96];
+	if (ycfg_get_str(c, map, key, NULL, out, err) < 0)
+		return -1;
+	if (*out == NULL || (*out)[0] == '\0')
+		return ycfg_error(c, map, KP(k, at, key), err, "missing or empty (required)");
+	return 0;
+}
+
+static const struct ycfg_node *get_seq(const struct ycfg *c, const struct ycfg_node *map, const char *key,
+				       struct err *err, int *rc)
+{
+	const struct ycfg_node *n = ycfg_get(map, key);
+	*rc = 0;
+	if (n != NULL && ycfg_type(n) != YCFG_SEQ) {
+		*rc = ycfg_error(c, n, key, err, "must be a list");
+		return NULL;
+	}
+	return n;
+}
+
+/* ---- URLs ---------------------------------------------------------------- */
+
+void gw_url_fini(struct gw_url *u)
+{
+	if (u == NULL)
+		return;
+	free(u->host);
+	free(u->host_hdr);
+	free(u->path);
+	memset(u, 0, sizeof(*u));
+}
+
+static int parse_port(const char *s, size_t n, uint16_t *out)
+{
+	unsigned long v = 0;
+	if (n == 0 || n > 5)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (unsigned long)(s[i] - '0');
+	}
+	if (v == 0 || v > 65535)
+		return -1;
+	*out = (uint16_t)v;
+	return 0;
+}
+
+/* "host:port" / "[v6]:port" / "host" (port_required=false) into host + port. */
+static int split_hostport(const char *s, size_t n, bool port_required, char **host, uint16_t *port, struct err *err)
+{
+	const char *h = s, *colon = NULL;
+	size_t hl;
+	if (n > 0 && s[0] == '[') {
+		const char *rb = memchr(s, ']', n);
+		if (rb == NULL)
+			return err_set(err, EINVAL, "unterminated '[' in address");
+		h = s + 1;
+		hl = (size_t)(rb - h);
+		if (rb + 1 < s + n) {
+			if (rb[1] != ':')
+				return err_set(err, EINVAL, "expected ':' after ']'");
+			colon = rb + 1;
+		}
+	} else {
+		colon = memchr(s, ':', n);
+		if (colon != NULL && memchr(colon + 1, ':', (size_t)(s + n - colon - 1)) != NULL)
+			return err_set(err, EINVAL, "IPv6 addresses need brackets: [::1]:8080");
+		hl = colon != NULL ? (size_t)(colon - s) : n;
+	}
+	if (hl == 0)
+		return err_set(err, EINVAL, "missing host");
+	for (size_t i = 0; i < hl; i++) {
+		unsigned char ch = (unsigned char)h[i];
+		if (ch <= 0x20 || ch >= 0x7f || ch == '/' || ch == '@' || ch == '?' || ch == '#')
+			return err_set(err, EINVAL, "bad character in host");
+	}
+	if (colon != NULL) {
+		if (parse_port(colon + 1, (size_t)(s + n - colon - 1), port) < 0)
+			return err_set(err, EINVAL, "bad port (1-65535)");
+	} else if (port_required) {
+		return err_set(err, EINVAL, "missing :port");
+	}
+	*host = xstrndup(h, hl, err);
+	return *host != NULL ? 0 : -1;
+}
+
+int gw_url_parse(const char *s, struct gw_url *u, struct err *err)
+{
+	size_t skip;
+	memset(u, 0, sizeof(*u));
+	if (strncmp(s, "http://", 7) == 0) {
+		skip = 7;
+	} else if (strncmp(s, "https://", 8) == 0) {
+		skip = 8;
+		u->tls = true;
+	} else {
+		return err_set(err, EINVAL, "must start with http:// or https://");
+	}
+	const char *auth = s + skip;
+	size_t alen = strcspn(auth, "/?#");
+	if (memchr(auth, '@', alen) != NULL)
+		return err_set(err, EINVAL, "user info in the URL is not allowed (use api_key_env)");
+	if (strpbrk(auth, "?#") != NULL)
+		return err_set(err, EINVAL, "query and fragment are not allowed");
+	u->port = u->tls ? 443 : 80;
+	if (split_hostport(auth, alen, false, &u->host, &u->port, err) < 0)
+		goto fail;
+	const char *path = auth + alen;
+	size_t plen = strlen(path);
+	while (plen > 0 && path[plen - 1] == '/')
+		plen--;
+	for (size_t i = 0; i < plen; i++)
+		if ((unsigned char)path[i] <= 0x20 || (unsigned char)path[i] >= 0x7f) {
+			err_set(err, EINVAL, "bad character in path");
+			goto fail;
+		}
+	u->path = xstrndup(path, plen, err);
+	char hdr[300];
+	bool v6 = strchr(u->host, ':') != NULL;
+	bool dflt = u->port == (u->tls ? 443 : 80);
+	if (dflt)
+		snprintf(hdr, sizeof(hdr), v6 ? "[%s]" : "%s", u->host);
+	else
+		snprintf(hdr, sizeof(hdr), v6 ? "[%s]:%u" : "%s:%u", u->host, (unsigned)u->port);
+	u->host_hdr = xstrdup(hdr, err);
+	if (u->path == NULL || u->host_hdr == NULL)
+		goto fail;
+	return 0;
+fail:
+	gw_url_fini(u);
+	return -1;
+}
+
+/* ---- sections ------------------------------------------------------------ */
+
+static int load_server(const struct ycfg *c, const struct ycfg_node *root, struct gw_conf *g, struct err *err)
+{
+	const struct ycfg_node *m = ycfg_get(root, "server");
+	const char *listen;
+	struct err e2;
+	if (m != NULL && ycfg_check_keys(c, m, "server", server_keys, err) < 0)
+		return -1;
+	if (ycfg_get_str(c, m, "listen", "127.0.0.1:8080", &listen, err) < 0)
+		return -1;
+	if (split_hostport(listen, strlen(listen), true, &g->listen_host, &g->listen_port, &e2) < 0)
+		return ycfg_error(c, m != NULL ? ycfg_get(m, "listen") : NULL, "server.listen", err, "%s", e2.msg);
+	if (ycfg_get_size(c, m, "max_body", 1024, (uint64_t)1 << 30, (uint64_t)4 << 20, &g->max_body, err) < 0)
+		return -1;
+	return ycfg_get_duration_ms(c, m, "drain_timeout", 0, 3600 * 1000, 25000, &g->drain_timeout_ms, err);
+}
+
+static int load_misc(const struct ycfg *c, const struct ycfg_node *root, struct gw_conf *g, struct err *err)
+{
+	const struct ycfg_node *t = ycfg_get(root, "telemetry");
+	const struct ycfg_node *l = ycfg_get(root, "log");
+	const struct ycfg_node *a = ycfg_get(root, "auth");
+	const char *s;
+	if (t != NULL && ycfg_check_keys(c, t, "telemetry", telemetry_keys, err) < 0)
+		return -1;
+	if (ycfg_get_str(c, t, "spans_url", "", &s, err) < 0)
+		return -1;
+	if (s[0] != '\0' && strncmp(s, "ipc://", 6) != 0 && strncmp(s, "tcp://", 6) != 0)
+		return ycfg_error(c, ycfg_get(t, "spans_url"), "telemetry.spans_url", err,
+				  "must be ipc://PATH or tcp://HOST:PORT (or empty for no spans)");
+	if ((g->spans_url = xstrdup(s, err)) == NULL)
+		return -1;
+	if (ycfg_get_size(c, t, "sndbuf", 4096, (uint64_t)256 << 20, (uint64_t)1 << 20, &g->spans_sndbuf, err) < 0)
+		return -1;
+	if (l != NULL && ycfg_check_keys(c, l, "log", log_keys, err) < 0)
+		return -1;
+	if (ycfg_get_str(c, l, "level", "info", &s, err) < 0)
+		return -1;
+	if (log_level_parse(s, &g->log_level) < 0)
+		return ycfg_error(c, ycfg_get(l, "level"), "log.level", err, "must be debug, info, warn or error");
+	if (a != NULL && ycfg_check_keys(c, a, "auth", auth_keys, err) < 0)
+		return -1;
+	return ycfg_get_bool(c, a, "required", false, &g->auth_required, err);
+}
+
+static int load_key(const struct ycfg *c, const struct ycfg_node *m, const char *at, struct gw_key *k, struct err *err)
+{
+	const char *name, *hex, *tenant, *team, *user;
+	char kb[96];
+	if (ycfg_check_keys(c, m, at, key_keys, err) < 0 || get_required(c, m, at, "name", &name, err) < 0)
+		return -1;
+	if (!name_ok(name))
+		return ycfg_error(c, ycfg_get(m, "name"), KP(kb, at, "name"), err, "use 1-%d of [A-Za-z0-9._-]",
+				  GW_NAME_MAX);
+	if (get_required(c, m, at, "sha256", &hex, err) < 0)
+		return -1;
+	if (strlen(hex) != 64 || ids_unhex(hex, 32, k->sha256) < 0)
+		return ycfg_error(c, ycfg_get(m, "sha256"), KP(kb, at, "sha256"), err,
+				  "must be 64 hex digits (sha256sum of the key), not the key itself");
+	if (ycfg_get_str(c, m, "tenant_id", "", &tenant, err) < 0 || ycfg_get_str(c, m, "team", "", &team, err) < 0 ||
+	    ycfg_get_str(c, m, "user", "", &user, err) < 0)
+		return -1;
+	k->name = xstrdup(name, err);
+	k->tenant_id = xstrdup(tenant, err);
+	k->team = xstrdup(team, err);
+	k->user = xstrdup(user, err);
+	return (k->name && k->tenant_id && k->team && k->user) ? 0 : -1;
+}
+
+static int load_keys(const struct ycfg *c, const struct ycfg_node *root, struct gw_conf *g, struct err *err)
+{
+	int rc;
+	const struct ycfg_node *seq = get_seq(c, root, "keys", err, &rc);
+	if (rc < 0 || seq == NULL)
+		return rc;
+	g->nkeys = ycfg_len(seq);
+	if (g->nkeys == 0)
+		return 0;
+	if ((g->keys = calloc(g->nkeys, sizeof(*g->keys))) == NULL)
+		return err_set(err, ENOMEM, "out of memory");
+	for (size_t i = 0; i < g->nkeys; i++) {
+		const struct ycfg_node *m = ycfg_at(seq, i);
+		char at[32], kb[96];
+		snprintf(at, sizeof(at), "keys[%zu]", i);
+		if (load_key(c, m, at, &g->keys[i], err) < 0)
+			return -1;
+		for (size_t j = 0; j < i; j++) {
+			if (strcmp(g->keys[j].name, g->keys[i].name) == 0)
+				return ycfg_error(c, ycfg_get(m, "name"), KP(kb, at, "name"), err,
+						  "duplicate key name '%s'", g->keys[i].name);
+			if (memcmp(g->keys[j].sha256, g->keys[i].sha256, 32) == 0)
+				return ycfg_error(c, ycfg_get(m, "sha256"), KP(kb, at, "sha256"), err,
+						  "same digest as key '%s'", g->keys[j].name);
+		}
+	}
+	return 0;
+}
+
+static int load_provider_net(const struct ycfg *c, const struct ycfg_node *m, const char *at, struct gw_provider *p,
+			     struct err *err)
+{
+	const char *s;
+	struct err e2;
+	char kb[96];
+	if (p->type == GW_PROVIDER_MOCK) {
+		if (ycfg_get_str(c, m, "base_url", "", &s, err) < 0)
+			return -1;
+		p->base_url = xstrdup(s, err);
+		return p->base_url != NULL ? 0 : -1;
+	}
+	if (get_required(c, m, at, "base_url", &s, err) < 0)
+		return -1;
+	if (gw_url_parse(s, &p->url, &e2) < 0)
+		return ycfg_error(c, ycfg_get(m, "base_url"), KP(kb, at, "base_url"), err, "%s", e2.msg);
+	if ((p->base_url = xstrdup(s, err)) == NULL)
+		return -1;
+	if (ycfg_get_str(c, m, "api_key_env", "", &s, err) < 0)
+		return -1;
+	if (s[0] != '\0') {
+		const char *v = getenv(s);
+		if ((p->api_key_env = xstrdup(s, err)) == NULL)
+			return -1;
+		if (v != NULL && v[0] != '\0' && (p->api_key = xstrdup(v, err)) == NULL)
+			return -1;
+		if (p->api_key != NULL && strpbrk(p->api_key, "\r\n") != NULL)
+			return ycfg_error(c, ycfg_get(m, "api_key_env"), KP(kb, at, "api_key_env"), err,
+					  "$%s contains a line break", s);
+	}
+	if (ycfg_get_str(c, m, "ca_file", "", &s, err) < 0)
+		return -1;
+	if (s[0] != '\0') {
+		if (access(s, R_OK) != 0)
+			return ycfg_error(c, ycfg_get(m, "ca_file"), KP(kb, at, "ca_file"), err, "cannot read %s: %s",
+					  s, strerror(errno));
+		if ((p->ca_file = xstrdup(s, err)) == NULL)
+			return -1;
+	}
+	return 0;
+}
+
+static int load_provider(const struct ycfg *c, const struct ycfg_node *m, const char *at, struct gw_provider *p,
+			 struct err *err)
+{
+	const char *name, *type, *genai;
+	char kb[96];
+	if (ycfg_check_keys(c, m, at, provider_keys, err) < 0 || get_required(c, m, at, "name", &name, err) < 0)
+		return -1;
+	if (!name_ok(name))
+		return ycfg_error(c, ycfg_get(m, "name"), KP(kb, at, "name"), err, "use 1-%d of [A-Za-z0-9._-]",
+				  GW_NAME_MAX);
+	if ((p->name = xstrdup(name, err)) == NULL || get_required(c, m, at, "type", &type, err) < 0)
+		return -1;
+	p->type = GW_PROVIDER__COUNT;
+	for (int t = 0; t < GW_PROVIDER__COUNT; t++)
+		if (strcmp(type, provider_types[t].type) == 0)
+			p->type = (enum gw_provider_type)t;
+	if (p->type == GW_PROVIDER__COUNT)
+		return ycfg_error(c, ycfg_get(m, "type"), KP(kb, at, "type"), err,
+				  "unknown provider type '%s' (openai, mock)", type);
+	if (load_provider_net(c, m, at, p, err) < 0)
+		return -1;
+	if (ycfg_get_str(c, m, "gen_ai_provider", provider_types[p->type].genai, &genai, err) < 0)
+		return -1;
+	if (genai[0] == '\0' || strlen(genai) > 23)
+		return ycfg_error(c, ycfg_get(m, "gen_ai_provider"), KP(kb, at, "gen_ai_provider"), err,
+				  "must be 1-23 characters");
+	if ((p->genai_name = xstrdup(genai, err)) == NULL)
+		return -1;
+	if (ycfg_get_duration_ms(c, m, "connect_timeout", 1, 600000, 5000, &p->connect_timeout_ms, err) < 0)
+		return -1;
+	return ycfg_get_duration_ms(c, m, "timeout", 1, 3600000, 60000, &p->timeout_ms, err);
+}
+
+static int load_providers(const struct ycfg *c, const struct ycfg_node *root, struct gw_conf *g, struct err *err)
+{
+	int rc;
+	const struct ycfg_node *seq = get_seq(c, root, "providers", err, &rc);
+	if (rc < 0)
+		return -1;
+	g->nproviders = seq != NULL ? ycfg_len(seq) : 0;
+	if (g->nproviders == 0)
+		return ycfg_error(c, seq, "providers", err, "at least one provider is required");
+	if ((g->providers = calloc(g->nproviders, sizeof(*g->providers))) == NULL)
+		return err_set(err, ENOMEM, "out of memory");
+	for (size_t i = 0; i < g->nproviders; i++) {
+		const struct ycfg_node *m = ycfg_at(seq, i);
+		char at[32], kb[96];
+		snprintf(at, sizeof(at), "providers[%zu]", i);
+		if (load_provider(c, m, at, &g->providers[i], err) < 0)
+			return -1;
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(g->providers[j].name, g->providers[i].name) == 0)
+				return ycfg_error(c, ycfg_get(m, "name"), KP(kb, at, "name"), err,
+						  "duplicate provider name '%s'", g->providers[i].name);
+	}
+	return 0;
+}
+
+static int load_target(const struct ycfg *c, const struct ycfg_node *m, const char *at, const struct gw_conf *g,
+		       struct gw_target *t, struct err *err)
+{
+	const char *prov, *model;
+	char label[GW_NAME_MAX + GW_MODEL_NAME_MAX + 2], kb[128];
+	if (ycfg_check_keys(c, m, at, target_keys, err) < 0 || get_required(c, m, at, "provider", &prov, err) < 0 ||
+	    get_required(c, m, at, "model", &model, err) < 0)
+		return -1;
+	if (!model_name_ok(model))
+		return ycfg_error(c, ycfg_get(m, "model"), KP(kb, at, "model"), err,
+				  "1-%d printable characters without spaces or quotes", GW_MODEL_NAME_MAX);
+	t->provider = g->nproviders;
+	for (size_t i = 0; i < g->nproviders; i++)
+		if (strcmp(g->providers[i].name, prov) == 0)
+			t->provider = i;
+	if (t->provider == g->nproviders)
+		return ycfg_error(c, ycfg_get(m, "provider"), KP(kb, at, "provider"), err,
+				  "unknown provider '%s' (not in providers)", prov);
+	snprintf(label, sizeof(label), "%s/%s", prov, model);
+	t->model = xstrdup(model, err);
+	t->label = xstrdup(label, err);
+	return (t->model != NULL && t->label != NULL) ? 0 : -1;
+}
+
+static int load_model(const struct ycfg *c, const struct ycfg_node *m, const char *at, const struct gw_conf *g,
+		      struct gw_model *md, struct err *err)
+{
+	const char *name;
+	char kb[96];
+	int rc;
+	if (ycfg_check_keys(c, m, at, model_keys, err) < 0 || get_required(c, m, at, "name", &name, err) < 0)
+		return -1;
+	if (!model_name_ok(name))
+		return ycfg_error(c, ycfg_get(m, "name"), KP(kb, at, "name"), err,
+				  "1-%d printable characters without spaces or quotes", GW_MODEL_NAME_MAX);
+	if ((md->name = xstrdup(name, err)) == NULL)
+		return -1;
+	const struct ycfg_node *seq = get_seq(c, m, "targets", err, &rc);
+	if (rc < 0)
+		return -1;
+	md->ntargets = seq != NULL ? ycfg_len(seq) : 0;
+	if (md->ntargets == 0)
+		return ycfg_error(c, seq != NULL ? seq : m, KP(kb, at, "targets"), err,
+				  "model '%s' needs at least one target", name);
+	if ((md->targets = calloc(md->ntargets, sizeof(*md->targets))) == NULL)
+		return err_set(err, ENOMEM, "out of memory");
+	for (size_t i = 0; i < md->ntargets; i++) {
+		char tat[64];
+		snprintf(tat, sizeof(tat), "%s.targets[%zu]", at, i);
+		if (load_target(c, ycfg_at(seq, i), tat, g, &md->targets[i], err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int load_models(const struct ycfg *c, const struct ycfg_node *root, struct gw_conf *g, struct err *err)
+{
+	int rc;
+	const struct ycfg_node *seq = get_seq(c, root, "models", err, &rc);
+	if (rc < 0)
+		return -1;
+	g->nmodels = seq != NULL ? ycfg_len(seq) : 0;
+	if (g->nmodels == 0)
+		return ycfg_error(c, seq, "models", err, "at least one model is required");
+	if ((g->models = calloc(g->nmodels, sizeof(*g->models))) == NULL)
+		return err_set(err, ENOMEM, "out of memory");
+	for (size_t i = 0; i < g->nmodels; i++) {
+		const struct ycfg_node *m = ycfg_at(seq, i);
+		char at[32], kb[96];
+		snprintf(at, sizeof(at), "models[%zu]", i);
+		if (load_model(c, m, at, g, &g->models[i], err) < 0)
+			return -1;
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(g->models[j].name, g->models[i].name) == 0)
+				return ycfg_error(c, ycfg_get(m, "name"), KP(kb, at, "name"), err,
+						  "duplicate model name '%s'", g->models[i].name);
+	}
+	return 0;
+}
+
+/* ---- entry points -------------------------------------------------------- */
+
+static struct gw_conf *gw_conf_build(struct ycfg *y, struct err *err)
+{
+	struct gw_conf *g = calloc(1, sizeof(*g));
+	const struct ycfg_node *root = ycfg_root(y);
+	if (g == NULL) {
+		err_set(err, ENOMEM, "out of memory");
+		goto fail;
+	}
+	if ((g->path = xstrdup(ycfg_name(y), err)) == NULL)
+		goto fail;
+	if (ycfg_check_keys(y, root, "", top_keys, err) < 0 || load_server(y, root, g, err) < 0 ||
+	    load_misc(y, root, g, err) < 0 || load_keys(y, root, g, err) < 0 || load_providers(y, root, g, err) < 0 ||
+	    load_models(y, root, g, err) < 0)
+		goto fail;
+	ycfg_free(y);
+	return g;
+fail:
+	ycfg_free(y);
+	gw_conf_free(g);
+	return NULL;
+}
+
+struct gw_conf *gw_conf_load(const char *path, struct err *err)
+{
+	struct ycfg *y = ycfg_load_file(path, err);
+	return y != NULL ? gw_conf_build(y, err) : NULL;
+}
+
+struct gw_conf *gw_conf_parse(const char *text, size_t len, const char *name, struct err *err)
+{
+	struct ycfg *y = ycfg_load_string(text, len, name, err);
+	return y != NULL ? gw_conf_build(y, err) : NULL;
+}
+
+const struct gw_model *gw_conf_find_model(const struct gw_conf *c, const char *name)
+{
+	/* Linear: a handful of models; a hash comes with the router if configs grow. */
+	for (size_t i = 0; i < c->nmodels; i++)
+		if (strcmp(c->models[i].name, name) == 0)
+			return &c->models[i];
+	return NULL;
+}
+
+static void free_secret(char *s)
+{
+	if (s == NULL)
+		return;
+	/* Do not leave the provider key in freed heap memory. */
+	volatile char *p = s;
+	while (*p != '\0')
+		*p++ = '\0';
+	free(s);
+}
+
+void gw_conf_free(struct gw_conf *c)
+{
+	if (c == NULL)
+		return;
+	for (size_t i = 0; i < c->nkeys; i++) {
+		free(c->keys[i].name);
+		free(c->keys[i].tenant_id);
+		free(c->keys[i].team);
+		free(c->keys[i].user);
+	}
+	for (size_t i = 0; i < c->nproviders; i++) {
+		struct gw_provider *p = &c->providers[i];
+		free(p->name);
+		free(p->base_url);
+		gw_url_fini(&p->url);
+		free(p->api_key_env);
+		free_secret(p->api_key);
+		free(p->genai_name);
+		free(p->ca_file);
+	}
+	for (size_t i = 0; i < c->nmodels; i++) {
+		for (size_t j = 0; j < c->models[i].ntargets; j++) {
+			free(c->models[i].targets[j].model);
+			free(c->models[i].targets[j].label);
+		}
+		free(c->models[i].targets);
+		free(c->models[i].name);
+	}
+	free(c->keys);
+	free(c->providers);
+	free(c->models);
+	free(c->spans_url);
+	free(c->listen_host);
+	free(c->path);
+	free(c);
+}

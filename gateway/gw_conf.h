@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The gateway's configuration: gateway.yaml loaded through common/yamlcfg,
+ * validated as a whole, and frozen into one immutable struct that every
+ * worker reads without locks. Every problem is reported as
+ * "file:line:col: key: reason" so main() can print it and exit 2.
+ *
+ * Secrets never live in the file: provider API keys are read from the
+ * environment variable named by api_key_env at load time, and virtual keys
+ * are stored as SHA-256 digests only.
+ */
+#ifndef LLMGW_GATEWAY_GW_CONF_H
+#define LLMGW_GATEWAY_GW_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+#include "common/log.h"
+
+enum gw_provider_type { GW_PROVIDER_OPENAI = 0, GW_PROVIDER_MOCK, GW_PROVIDER__COUNT };
+
+/* A virtual key: the digest of the bearer token and who it belongs to. */
+struct gw_key {
+	char *name;
+	uint8_t sha256[32];
+	char *tenant_id; /* "" when not given */
+	char *team;
+	char *user;
+};
+
+/* base_url split once at load so the hot path never parses it. */
+struct gw_url {
+	bool tls;	/* https:// */
+	char *host;	/* without brackets for IPv6 literals */
+	uint16_t port;	/* explicit or 80/443 */
+	char *host_hdr; /* Host header value: host[:port], brackets for IPv6 */
+	char *path;	/* base path without trailing '/', "" for the root */
+};
+
+struct gw_provider {
+	char *name;
+	enum gw_provider_type type;
+	char *base_url; /* as written ("" for mock) */
+	struct gw_url url;
+	char *api_key_env; /* NULL when not configured */
+	char *api_key;	   /* value of $api_key_env, NULL when unset or empty; never logged */
+	char *genai_name;  /* gen_ai.provider.name: gen_ai_provider or the type's default */
+	int64_t connect_timeout_ms;
+	int64_t timeout_ms;
+	char *ca_file; /* NULL: the system trust store */
+};
+
+struct gw_target {
+	size_t provider; /* index into gw_conf.providers */
+	char *model;	 /* the provider's model name */
+	char *label;	 /* "provider/model" for spans (llmgw.route.target) */
+};
+
+struct gw_model {
+	char *name;
+	struct gw_target *targets;
+	size_t ntargets;
+};
+
+struct gw_conf {
+	char *path;
+
+	/* server */
+	char *listen_host; /* "127.0.0.1", "::", ... */
+	uint16_t listen_port;
+	uint64_t max_body;
+	int64_t drain_timeout_ms;
+
+	/* telemetry */
+	char *spans_url; /* "" = spans off */
+	uint64_t spans_sndbuf;
+
+	enum log_level log_level;
+
+	bool auth_required;
+	struct gw_key *keys;
+	size_t nkeys;
+
+	struct gw_provider *providers;
+	size_t nproviders;
+
+	struct gw_model *models;
+	size_t nmodels;
+};
+
+/* Loads and validates a file. NULL with err ("file:line:col: key: reason"). */
+struct gw_conf *gw_conf_load(const char *path, struct err *err);
+/* Same from memory; name is used in error messages (tests, fuzzing). */
+struct gw_conf *gw_conf_parse(const char *text, size_t len, const char *name, struct err *err);
+/* Frees everything including the api_key copies; NULL is a no-op. */
+void gw_conf_free(struct gw_conf *c);
+
+/* Exact-match lookup of a client-facing model name; NULL when unknown. */
+const struct gw_model *gw_conf_find_model(const struct gw_conf *c, const char *name);
+
+/* "openai", "mock"; NULL out of range. */
+const char *gw_provider_type_name(enum gw_provider_type t);
+
+/*
+ * Splits "http[s]://host[:port][/path]" into u (strings heap-allocated, free
+ * with gw_url_fini). Rejects other schemes, userinfo, queries, fragments and
+ * bad ports. Exposed for unit tests.
+ */
+int gw_url_parse(const char *s, struct gw_url *u, struct err *err);
+void gw_url_fini(struct gw_url *u);
+
+#endif

@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The one list of provider tables, indexed by config type. gw_conf rejects
+ * unknown types, so a lookup never misses at run time.
+ */
+#include "gateway/provider.h"
+
+static const struct provider_ops *const registry[GW_PROVIDER__COUNT] = {
+    [GW_PROVIDER_OPENAI] = &provider_openai,
+    [GW_PROVIDER_MOCK] = &provider_mock,
+};
+
+const struct provider_ops *provider_ops_for(enum gw_provider_type t)
+{
+	return (unsigned)t < GW_PROVIDER__COUNT ? registry[t] : NULL;
+}
