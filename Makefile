@@ -6,6 +6,7 @@
 #   make test       deps, build, every test; ends with "N passed, N failed"
 #   make run        deps, build, start mock provider + gateway + exporter
 #   make SAN=1 ...  ASan + UBSan build (in build-san/ unless B is given)
+#   make test VALGRIND=1  integration tests with the daemons under valgrind
 #   make fuzz       libFuzzer targets (clang) in build-fuzz/
 #   make bench      benchmarks (tests/bench/)
 #   make lint       clang-format check + banned-function check
@@ -14,6 +15,7 @@
 CC ?= cc
 PREFIX ?= /usr/local
 SAN ?= 0
+VALGRIND ?= 0
 ifeq ($(SAN),1)
 B ?= build-san
 SANFLAGS = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
@@ -112,7 +114,7 @@ $(B)/tests/unit/%: $(B)/obj/tests/unit/%.o $(LIBEX) $(LIBGW) $(LIBCOMMON)
 # ---- the two commands ----------------------------------------------------
 test: deps
 	@$(MAKE) --no-print-directory all $(UNIT_BINS)
-	@B=$(B) SAN=$(SAN) bash tests/run.sh
+	@B=$(B) SAN=$(SAN) VALGRIND=$(VALGRIND) bash tests/run.sh
 
 unit: all $(UNIT_BINS)
 	@B=$(B) SAN=$(SAN) ONLY=unit bash tests/run.sh

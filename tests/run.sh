@@ -29,6 +29,16 @@ if [ "$SAN" = 1 ]; then
 	export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 fi
 
+VALGRIND=${VALGRIND:-0}
+if [ "$VALGRIND" = 1 ]; then
+	# The integration tests start the gateway and the exporter under valgrind
+	# (tests/integration/lib/stack.mjs reads LLMGW_WRAP); each process writes
+	# its own log, checked after the suite: any error or definite leak fails.
+	command -v valgrind >/dev/null 2>&1 || { echo "VALGRIND=1 needs valgrind" >&2; exit 1; }
+	vgdir=$(mktemp -d "${TMPDIR:-/tmp}/llmgw-vg.XXXXXX")
+	export LLMGW_WRAP="valgrind --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite --track-fds=no --log-file=$vgdir/%p.log"
+fi
+
 UNIT_TIMEOUT=${UNIT_TIMEOUT:-300}         # seconds per unit binary
 NODE_SUITE_TIMEOUT=${NODE_SUITE_TIMEOUT:-1200} # seconds per node suite
 
@@ -103,6 +113,32 @@ fi
 
 if [ -z "$ONLY" ] || [ "$ONLY" = integration ]; then
 	run_node_suite integration tests/integration/
+fi
+
+# One test per daemon process run under valgrind: clean means no error and
+# no definitely-lost block.
+if [ "$VALGRIND" = 1 ]; then
+	vp=0 vf=0 vs=0
+	for l in "$vgdir"/*.log; do
+		[ -f "$l" ] || continue
+		cmd=$(sed -n 's/^==[0-9]*== Command: //p' "$l" | head -n 1)
+		errs=$(sed -n 's/^==[0-9]*== ERROR SUMMARY: \([0-9]*\) errors.*/\1/p' "$l" | tail -n 1)
+		if [ -z "$errs" ]; then
+			# SIGKILLed (the resilience test kills the exporter on purpose):
+			# valgrind had no chance to check; nothing to count.
+			echo "-- valgrind: ${cmd%% *}: killed before exit, not checked"
+			vs=$((vs + 1))
+		elif [ "$errs" -ne 0 ]; then
+			echo "-- valgrind: ${cmd%% *}: $errs errors"
+			cat "$l"
+			vf=$((vf + 1))
+		else
+			vp=$((vp + 1))
+		fi
+	done
+	echo "-- valgrind: $vs process(es) killed, not checked"
+	suite_report valgrind "$vp" "$vf"
+	[ "$vf" -eq 0 ] && rm -rf "$vgdir"
 fi
 
 # ---- e2e: the official `openai` npm client against the gateway ------------

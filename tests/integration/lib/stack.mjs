@@ -87,6 +87,10 @@ process.on('exit', () => {
  * Returns a handle: {name, pid, child, outPath, errPath, exited (promise of
  * {code, signal}), exit (set once exited)}.
  */
+const WRAPPED = new Set(['llmgw-gateway', 'llmgw-exporter']);
+/** Slower start-up and exit under a wrapper such as valgrind. */
+export const SLOW = process.env.LLMGW_WRAP ? 10 : 1;
+
 export function spawn(binary, args, { env = {}, dir, name = path.basename(binary) } = {}) {
   const outPath = path.join(dir, `${name}.out`);
   const errPath = path.join(dir, `${name}.err`);
@@ -94,7 +98,12 @@ export function spawn(binary, args, { env = {}, dir, name = path.basename(binary
   const err = fs.openSync(errPath, 'a');
   // A developer's or CI's own OTEL_* settings must not redirect the processes under test.
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('OTEL_')));
-  const child = cpSpawn(binary, args, { env: { ...base, ...env }, stdio: ['ignore', out, err] });
+  // LLMGW_WRAP (set by `make test VALGRIND=1`) runs the two daemons under a
+  // checker such as valgrind; tests/run.sh reads the checker's logs afterwards.
+  const wrap = process.env.LLMGW_WRAP && WRAPPED.has(path.basename(binary))
+    ? process.env.LLMGW_WRAP.split(/\s+/).filter(Boolean) : [];
+  const argv = wrap.length ? [...wrap.slice(1), binary, ...args] : args;
+  const child = cpSpawn(wrap.length ? wrap[0] : binary, argv, { env: { ...base, ...env }, stdio: ['ignore', out, err] });
   fs.closeSync(out);
   fs.closeSync(err);
   const h = { name, pid: child.pid, child, outPath, errPath, exit: null, cmd: [binary, ...args].join(' ') };
@@ -115,7 +124,7 @@ export function spawn(binary, args, { env = {}, dir, name = path.basename(binary
 }
 
 /** SIGTERM, then SIGKILL after killAfterMs. Resolves {code, signal, killed}. */
-export async function stop(h, { killAfterMs = 5000, signal = 'SIGTERM' } = {}) {
+export async function stop(h, { killAfterMs = 5000 * SLOW, signal = 'SIGTERM' } = {}) {
   if (h.exit) return { ...h.exit, killed: false };
   try { process.kill(h.pid, signal); } catch { /* raced with exit */ }
   let timer;
@@ -165,7 +174,7 @@ export async function http(url, { method = 'GET', headers = {}, body, timeoutMs 
 }
 
 /** Polls url until it answers 2xx (or the process dies, or timeoutMs passes). */
-export async function waitHttp(url, { timeoutMs = 15000, proc } = {}) {
+export async function waitHttp(url, { timeoutMs = 15000 * SLOW, proc } = {}) {
   return waitFor(async () => {
     if (proc && proc.exit) throw new Error(`${proc.name} exited early: ${JSON.stringify(proc.exit)}`);
     try {
