@@ -21,8 +21,6 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include <event2/http.h>
-
 #include "common/yamlcfg.h"
 #include "exporter/ex_env.h"
 
@@ -46,62 +44,32 @@ static const char *const ex_log_keys[] = {"level", NULL};
 void ex_endpoint_fini(struct ex_endpoint *ep)
 {
 	free(ep->url);
-	free(ep->host);
-	free(ep->path);
-	free(ep->authority);
+	url_fini(&ep->http);
+	free(ep->target);
 	free(ep->file_path);
 	memset(ep, 0, sizeof(*ep));
 }
 
+/* url_parse() plus the exporter's policy: hints that name the exporter's alternatives, OTLP's empty path. */
 static int ex_endpoint_http(struct ex_endpoint *ep, const char *s, struct err *err)
 {
-	struct evhttp_uri *u = evhttp_uri_parse_with_flags(s, 0);
-	int rc = -1;
-	if (u == NULL)
-		return err_set(err, EINVAL, "not a valid URL (want http[s]://host[:port]/path, stdout or file:PATH)");
-	const char *scheme = evhttp_uri_get_scheme(u), *host = evhttp_uri_get_host(u);
-	const char *path = evhttp_uri_get_path(u), *query = evhttp_uri_get_query(u);
-	int port = evhttp_uri_get_port(u);
-	if (scheme == NULL || (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0)) {
-		err_set(err, EINVAL, "scheme must be http or https (or use stdout / file:PATH)");
-		goto out;
-	}
-	if (evhttp_uri_get_userinfo(u) != NULL) {
-		/* Credentials in a URL end up in logs; headers are the place for them. */
-		err_set(err, EINVAL, "credentials in the URL are not allowed; use export.headers");
-		goto out;
-	}
-	if (host == NULL || host[0] == '\0') {
-		err_set(err, EINVAL, "URL has no host");
-		goto out;
+	struct err e;
+	if (url_parse(s, &ep->http, &e) != 0) {
+		if (e.code == EPROTONOSUPPORT)
+			return err_set(err, e.code, "%s (or use stdout / file:PATH)", e.msg);
+		if (e.code == EPERM)
+			return err_set(err, e.code, "%s; use export.headers", e.msg);
+		return err_set(err, e.code, "%s", e.msg);
 	}
 	ep->kind = EX_SINK_HTTP;
-	ep->tls = strcasecmp(scheme, "https") == 0;
-	ep->port = (uint16_t)(port > 0 ? port : ep->tls ? 443 : 80);
-	size_t hl = strlen(host);
-	if (host[0] == '[' && hl > 2 && host[hl - 1] == ']')
-		ep->host = strndup(host + 1, hl - 2);
-	else
-		ep->host = strdup(host);
-	size_t alen = hl + 8;
-	ep->authority = malloc(alen);
-	size_t plen = (path ? strlen(path) : 0) + (query ? strlen(query) + 1 : 0) + 2;
-	ep->path = malloc(plen);
-	ep->url = strdup(s);
-	if (ep->host == NULL || ep->authority == NULL || ep->path == NULL || ep->url == NULL) {
-		err_set(err, ENOMEM, "out of memory");
-		goto out;
-	}
-	if (port > 0 && port != (ep->tls ? 443 : 80))
-		snprintf(ep->authority, alen, "%s:%d", host, port);
-	else
-		snprintf(ep->authority, alen, "%s", host);
+	const char *path = ep->http.path, *query = ep->http.query;
+	size_t tlen = strlen(path) + (query != NULL ? strlen(query) + 1 : 0) + 2;
+	if ((ep->target = malloc(tlen)) == NULL)
+		return err_set(err, ENOMEM, "out of memory");
 	/* OTLP spec: an empty path is "/" (the variable is used as-is otherwise). */
-	snprintf(ep->path, plen, "%s%s%s", path && path[0] ? path : "/", query ? "?" : "", query ? query : "");
-	rc = 0;
-out:
-	evhttp_uri_free(u);
-	return rc;
+	snprintf(ep->target, tlen, "%s%s%s", path[0] != '\0' ? path : "/", query != NULL ? "?" : "",
+		 query != NULL ? query : "");
+	return 0;
 }
 
 int ex_conf_endpoint_parse(struct ex_endpoint *ep, const char *s, struct err *err)
@@ -353,22 +321,14 @@ static int ex_parse_admin(struct ex_conf *c, const struct ycfg *y, const struct 
 	c->admin_host = NULL;
 	if (l[0] == '\0')
 		return 0;
-	const char *colon = strrchr(l, ':');
-	char *end;
-	long port = colon ? strtol(colon + 1, &end, 10) : -1;
-	if (colon == NULL || colon == l || colon[1] == '\0' || *end != '\0' || port < 0 || port > 65535)
+	struct err e;
+	if (url_split_hostport(l, strlen(l), URL_HP_PORT_REQUIRED | URL_HP_PORT_ZERO_OK, &c->admin_host, &c->admin_port,
+			       &e) != 0) {
+		if (e.code == ENOMEM)
+			return err_set(err, ENOMEM, "out of memory");
 		return ycfg_error(y, ycfg_get(m, "listen"), "listen", err,
-				  "want HOST:PORT (e.g. 127.0.0.1:9464) or \"\"");
-	const char *h = l;
-	size_t hl = (size_t)(colon - l);
-	if (h[0] == '[' && hl > 2 && h[hl - 1] == ']') {
-		h++;
-		hl -= 2;
+				  "want HOST:PORT (e.g. 127.0.0.1:9464) or \"\" (%s)", e.msg);
 	}
-	c->admin_host = strndup(h, hl);
-	if (c->admin_host == NULL)
-		return err_set(err, ENOMEM, "out of memory");
-	c->admin_port = (uint16_t)port;
 	return 0;
 }
 
@@ -506,7 +466,7 @@ void ex_conf_log(const struct ex_conf *c)
 		log_msg(LOG_LVL_INFO, "config_export",
 			"endpoint=%s://%s%.*s endpoint_from=%s protocol=%s compression=%s timeout_ms=%lld headers=%s "
 			"ca_file=%s",
-			ep->tls ? "https" : "http", ep->authority, (int)strcspn(ep->path, "?"), ep->path,
+			ep->http.tls ? "https" : "http", ep->http.authority, (int)strcspn(ep->target, "?"), ep->target,
 			c->endpoint_from, c->protocol == EX_PROTO_JSON ? "http/json" : "http/protobuf",
 			c->compression == EX_COMP_GZIP ? "gzip" : "none", (long long)c->timeout_ms,
 			log_quote(names, q1, sizeof(q1)), c->ca_file ? c->ca_file : "system");
@@ -514,7 +474,7 @@ void ex_conf_log(const struct ex_conf *c)
 		log_msg(LOG_LVL_INFO, "config_export", "endpoint=%s endpoint_from=%s protocol=http/json",
 			log_quote(ep->url, q1, sizeof(q1)), c->endpoint_from);
 	/* The endpoint is used as-is (OTLP rule); "https://otlp.last9.io" alone would POST to "/". */
-	if (ep->kind == EX_SINK_HTTP && strcmp(ep->path, "/") == 0)
+	if (ep->kind == EX_SINK_HTTP && strcmp(ep->target, "/") == 0)
 		log_msg(LOG_LVL_WARN, "config_endpoint_path",
 			"path=/ hint=\"traces usually go to /v1/traces; OTEL_EXPORTER_OTLP_ENDPOINT appends it\"");
 	log_msg(LOG_LVL_INFO, "config_batch",

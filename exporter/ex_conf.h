@@ -16,6 +16,7 @@
 
 #include "common/err.h"
 #include "common/log.h"
+#include "common/url.h"
 #include "exporter/kvlist.h"
 
 #define EX_DEFAULT_RECEIVE_URL "ipc:///tmp/llmgw-spans.sock"
@@ -42,11 +43,8 @@ enum ex_compression {
 struct ex_endpoint {
 	enum ex_sink_kind kind;
 	char *url;	 /* the endpoint as configured (no credentials can be in it: userinfo is refused) */
-	bool tls;	 /* https */
-	char *host;	 /* without IPv6 brackets */
-	uint16_t port;	 /* explicit or 80/443 */
-	char *path;	 /* path plus "?query", at least "/" */
-	char *authority; /* Host header value: host[:port], brackets kept */
+	struct url http; /* EX_SINK_HTTP: tls, host (no brackets), port, authority (Host header), path, query */
+	char *target;	 /* EX_SINK_HTTP request-target: the path ("/" when empty) plus "?query" */
 	char *file_path; /* EX_SINK_FILE */
 };
 

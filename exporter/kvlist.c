@@ -17,6 +17,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/ids.h"
+
 void kvlist_init(struct kvlist *l)
 {
 	l->items = NULL;
@@ -105,17 +107,6 @@ int kvlist_merge(struct kvlist *dst, const struct kvlist *src, bool icase)
 	return 0;
 }
 
-static int kvlist_hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 long kvlist_pct_decode(const char *in, size_t len, char *out)
 {
 	size_t o = 0;
@@ -128,10 +119,10 @@ long kvlist_pct_decode(const char *in, size_t len, char *out)
 		}
 		if (len - i < 3)
 			return -1;
-		int hi = kvlist_hexval(in[i + 1]), lo = kvlist_hexval(in[i + 2]);
-		if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+		uint8_t byte;
+		if (ids_unhex(in + i + 1, 1, &byte) != 0 || byte == 0)
 			return -1;
-		out[o++] = (char)(hi * 16 + lo);
+		out[o++] = (char)byte;
 		i += 2;
 	}
 	out[o] = '\0';

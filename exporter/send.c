@@ -10,9 +10,9 @@
  * connection re-dialled in place would reuse a spent SSL object. Replacing
  * is safe because send_submit() is never called from inside evhttp.
  *
- * TLS: verification of the peer chain (system trust store or ca_file),
- * hostname (SSL_set1_host) or IP (X509_VERIFY_PARAM_set1_ip_asc)
- * verification, SNI for names, TLS 1.2 minimum.
+ * TLS (common/tls): verification of the peer chain (system trust store or
+ * ca_file), hostname or IP verification, SNI for names, TLS 1.2 minimum;
+ * no ALPN (the endpoint speaks HTTP/1.1 and needs no negotiation).
  *
  * Time limit: export.timeout bounds the whole attempt (connect, TLS, send,
  * response) with our own timer; evhttp's inactivity timeouts are set to
@@ -21,9 +21,6 @@
  * Secrets: configured header values go on the wire only. Logs carry the
  * status, the server's message (cut, UTF-8-repaired) and header names.
  */
-#include "exporter/send.h"
-
-#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,12 +32,11 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/dns.h>
 #include <event2/http.h>
-#include <openssl/err.h>
 #include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/tls.h"
 #include "exporter/sink.h"
 
 #define SEND_IDLE_MAX_NS (30ull * 1000000000) /* below the usual 60 s LB idle timeout */
@@ -64,12 +60,6 @@ struct send {
 	char user_agent[96];
 };
 
-bool send_host_is_ip(const char *host)
-{
-	unsigned char tmp[sizeof(struct in6_addr)];
-	return inet_pton(AF_INET, host, tmp) == 1 || inet_pton(AF_INET6, host, tmp) == 1;
-}
-
 static const char *send_req_error_name(int e)
 {
 	switch (e - 1) {
@@ -92,42 +82,14 @@ static const char *send_req_error_name(int e)
 
 /* ---- TLS -------------------------------------------------------------------- */
 
-static SSL_CTX *send_tls_ctx(const struct ex_conf *c, struct err *err)
-{
-	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-	if (ctx == NULL) {
-		err_set(err, ENOMEM, "TLS: cannot create context");
-		return NULL;
-	}
-	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-	int ok =
-	    c->ca_file ? SSL_CTX_load_verify_locations(ctx, c->ca_file, NULL) : SSL_CTX_set_default_verify_paths(ctx);
-	if (ok != 1) {
-		char e[160];
-		ERR_error_string_n(ERR_get_error(), e, sizeof(e));
-		err_set(err, EINVAL, "TLS: cannot load trust store %s: %s", c->ca_file ? c->ca_file : "(system)", e);
-		SSL_CTX_free(ctx);
-		return NULL;
-	}
-	return ctx;
-}
-
 /* A fresh SSL bufferevent bound to the endpoint's name (SNI + verification). */
 static struct bufferevent *send_tls_bev(struct send *s)
 {
-	const char *host = s->conf->endpoint.host;
-	SSL *ssl = SSL_new(s->ssl_ctx);
-	if (ssl == NULL)
-		return NULL;
-	int ok;
-	if (send_host_is_ip(host)) {
-		ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host);
-	} else {
-		ok = SSL_set_tlsext_host_name(ssl, host) == 1 && SSL_set1_host(ssl, host) == 1;
-	}
-	if (!ok) {
-		SSL_free(ssl);
+	struct err e;
+	char q[300];
+	SSL *ssl = tls_client_ssl_new(s->ssl_ctx, s->conf->endpoint.http.host, &e);
+	if (ssl == NULL) {
+		log_msg(LOG_LVL_WARN, "export_tls_setup", "error=%s", log_quote(e.msg, q, sizeof(q)));
 		return NULL;
 	}
 	struct bufferevent *bev = bufferevent_openssl_socket_new(s->evb, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
@@ -148,13 +110,7 @@ static void send_tls_reason(struct send *s, char *out, size_t outsz)
 	struct bufferevent *bev = s->conn ? evhttp_connection_get_bufferevent(s->conn) : NULL;
 	if (bev == NULL || s->ssl_ctx == NULL)
 		return;
-	SSL *ssl = bufferevent_openssl_get_ssl(bev);
-	long vr = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
-	unsigned long e = bufferevent_get_openssl_error(bev);
-	if (vr != X509_V_OK)
-		snprintf(out, outsz, "certificate verify failed: %s", X509_verify_cert_error_string(vr));
-	else if (e != 0)
-		ERR_error_string_n(e, out, outsz);
+	tls_describe_failure(bufferevent_openssl_get_ssl(bev), bufferevent_get_openssl_error(bev), out, outsz);
 	while (bufferevent_get_openssl_error(bev) != 0)
 		; /* drain the rest so the next connection starts clean */
 }
@@ -181,7 +137,7 @@ static int send_conn_ensure(struct send *s)
 	struct bufferevent *bev = NULL;
 	if (s->ssl_ctx != NULL && (bev = send_tls_bev(s)) == NULL)
 		return -1;
-	s->conn = evhttp_connection_base_bufferevent_new(s->evb, s->dns, bev, ep->host, ep->port);
+	s->conn = evhttp_connection_base_bufferevent_new(s->evb, s->dns, bev, ep->http.host, ep->http.port);
 	if (s->conn == NULL) {
 		if (bev != NULL)
 			bufferevent_free(bev);
@@ -225,8 +181,8 @@ static void send_failed(struct send *s, const char *why)
 		res.outcome = SEND_DROP;
 		res.drop_status = -1;
 	}
-	log_msg(LOG_LVL_WARN, "export_failed", "endpoint=%s error=%s%s%s outcome=%s", s->conf->endpoint.authority, why,
-		tls[0] ? " tls_error=" : "", tls[0] ? log_quote(tls, q, sizeof(q)) : "",
+	log_msg(LOG_LVL_WARN, "export_failed", "endpoint=%s error=%s%s%s outcome=%s", s->conf->endpoint.http.authority,
+		why, tls[0] ? " tls_error=" : "", tls[0] ? log_quote(tls, q, sizeof(q)) : "",
 		send_outcome_name(res.outcome));
 	s->conn_dead = true;
 	send_finish(s, &res);
@@ -239,15 +195,15 @@ static void send_log_response(struct send *s, int status, enum send_outcome o, c
 	const char *msg = log_quote(r->message, q, sizeof(q));
 	if (o == SEND_OK && r->partial)
 		log_msg(LOG_LVL_WARN, "export_partial_success", "endpoint=%s status=%d rejected_spans=%lld message=%s",
-			s->conf->endpoint.authority, status, (long long)r->rejected_spans, msg);
+			s->conf->endpoint.http.authority, status, (long long)r->rejected_spans, msg);
 	else if (o == SEND_RETRY)
 		log_msg(LOG_LVL_WARN, "export_retry", "endpoint=%s status=%d retry_after_ms=%lld message=%s",
-			s->conf->endpoint.authority, status, (long long)retry_after_ms, msg);
+			s->conf->endpoint.http.authority, status, (long long)retry_after_ms, msg);
 	else if (o == SEND_DROP)
 		log_msg(LOG_LVL_ERROR, "export_rejected", "endpoint=%s status=%d message=%s",
-			s->conf->endpoint.authority, status, msg);
+			s->conf->endpoint.http.authority, status, msg);
 	else
-		log_msg(LOG_LVL_DEBUG, "export_ok", "endpoint=%s status=%d", s->conf->endpoint.authority, status);
+		log_msg(LOG_LVL_DEBUG, "export_ok", "endpoint=%s status=%d", s->conf->endpoint.http.authority, status);
 }
 
 static void send_req_done(struct evhttp_request *req, void *arg)
@@ -301,7 +257,7 @@ static void send_deadline(evutil_socket_t fd, short what, void *arg)
 static int send_headers(struct send *s, struct evhttp_request *req, const struct payload *p)
 {
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-	if (evhttp_add_header(h, "Host", s->conf->endpoint.authority) != 0 ||
+	if (evhttp_add_header(h, "Host", s->conf->endpoint.http.authority) != 0 ||
 	    evhttp_add_header(h, "User-Agent", s->user_agent) != 0 ||
 	    evhttp_add_header(h, "Content-Type",
 			      (p->flags & PAYLOAD_F_JSON) ? "application/json" : "application/x-protobuf") != 0)
@@ -335,7 +291,7 @@ static int send_submit(struct sink *base, const struct payload *p, sink_done_cb 
 	s->req_error = 0;
 	s->done = done;
 	s->done_arg = arg;
-	if (evhttp_make_request(s->conn, req, EVHTTP_REQ_POST, s->conf->endpoint.path) != 0) {
+	if (evhttp_make_request(s->conn, req, EVHTTP_REQ_POST, s->conf->endpoint.target) != 0) {
 		/* evhttp has released req on this path. */
 		s->done = NULL;
 		s->conn_dead = true;
@@ -396,8 +352,13 @@ static struct sink *send_create(struct event_base *evb, const struct ex_conf *c,
 		err_set(err, ENOMEM, "cannot set up the HTTP client");
 		goto fail;
 	}
-	if (c->endpoint.tls && (s->ssl_ctx = send_tls_ctx(c, err)) == NULL)
-		goto fail;
+	if (c->endpoint.http.tls) {
+		struct err e;
+		if ((s->ssl_ctx = tls_client_ctx_new(c->ca_file, NULL, 0, &e)) == NULL) {
+			err_set(err, e.code, "TLS: %s", e.msg);
+			goto fail;
+		}
+	}
 	return &s->base;
 fail:
 	send_destroy(&s->base);

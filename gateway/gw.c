@@ -16,10 +16,10 @@
 #include <event2/event.h>
 #include <event2/http.h>
 
+#include "common/tls.h"
 #include "gateway/auth.h"
 #include "gateway/http_srv.h"
 #include "gateway/upstream.h"
-#include "gateway/upstream_tls.h"
 
 int gw_init(struct gw *g, struct gw_conf *conf, struct err *err)
 {
@@ -40,7 +40,8 @@ int gw_init(struct gw *g, struct gw_conf *conf, struct err *err)
 		if (p->type == GW_PROVIDER_MOCK || !p->url.tls)
 			continue;
 		struct err e2;
-		if ((g->tls[i] = upstream_tls_ctx_new(p->ca_file, &e2)) == NULL) {
+		if ((g->tls[i] = tls_client_ctx_new(p->ca_file, (const unsigned char *)UPSTREAM_ALPN,
+						    sizeof(UPSTREAM_ALPN) - 1, &e2)) == NULL) {
 			err_set(err, e2.code, "provider %s: %s", p->name, e2.msg);
 			goto fail;
 		}

@@ -55,14 +55,6 @@ static char *xstrdup(const char *s, struct err *err)
 	return d;
 }
 
-static char *xstrndup(const char *s, size_t n, struct err *err)
-{
-	char *d = strndup(s, n);
-	if (d == NULL)
-		err_set(err, ENOMEM, "out of memory");
-	return d;
-}
-
 /* Names become metric label values and span attributes: keep them plain. */
 static bool name_ok(const char *s)
 {
@@ -120,116 +112,24 @@ static const struct ycfg_node *get_seq(const struct ycfg *c, const struct ycfg_n
 
 /* ---- URLs ---------------------------------------------------------------- */
 
-void gw_url_fini(struct gw_url *u)
+int gw_url_parse(const char *s, struct url *u, struct err *err)
 {
-	if (u == NULL)
-		return;
-	free(u->host);
-	free(u->host_hdr);
-	free(u->path);
-	memset(u, 0, sizeof(*u));
-}
-
-static int parse_port(const char *s, size_t n, uint16_t *out)
-{
-	unsigned long v = 0;
-	if (n == 0 || n > 5)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		v = v * 10 + (unsigned long)(s[i] - '0');
-	}
-	if (v == 0 || v > 65535)
-		return -1;
-	*out = (uint16_t)v;
-	return 0;
-}
-
-/* "host:port" / "[v6]:port" / "host" (port_required=false) into host + port. */
-static int split_hostport(const char *s, size_t n, bool port_required, char **host, uint16_t *port, struct err *err)
-{
-	const char *h = s, *colon = NULL;
-	size_t hl;
-	if (n > 0 && s[0] == '[') {
-		const char *rb = memchr(s, ']', n);
-		if (rb == NULL)
-			return err_set(err, EINVAL, "unterminated '[' in address");
-		h = s + 1;
-		hl = (size_t)(rb - h);
-		if (rb + 1 < s + n) {
-			if (rb[1] != ':')
-				return err_set(err, EINVAL, "expected ':' after ']'");
-			colon = rb + 1;
+	if (url_parse(s, u, err) < 0) {
+		if (err != NULL && err->code == EPERM) {
+			struct err e = *err;
+			err_set(err, e.code, "%s; use api_key_env", e.msg);
 		}
-	} else {
-		colon = memchr(s, ':', n);
-		if (colon != NULL && memchr(colon + 1, ':', (size_t)(s + n - colon - 1)) != NULL)
-			return err_set(err, EINVAL, "IPv6 addresses need brackets: [::1]:8080");
-		hl = colon != NULL ? (size_t)(colon - s) : n;
+		return -1;
 	}
-	if (hl == 0)
-		return err_set(err, EINVAL, "missing host");
-	for (size_t i = 0; i < hl; i++) {
-		unsigned char ch = (unsigned char)h[i];
-		if (ch <= 0x20 || ch >= 0x7f || ch == '/' || ch == '@' || ch == '?' || ch == '#')
-			return err_set(err, EINVAL, "bad character in host");
+	if (u->query != NULL) {
+		url_fini(u);
+		return err_set(err, EINVAL, "a query is not allowed in a base URL");
 	}
-	if (colon != NULL) {
-		if (parse_port(colon + 1, (size_t)(s + n - colon - 1), port) < 0)
-			return err_set(err, EINVAL, "bad port (1-65535)");
-	} else if (port_required) {
-		return err_set(err, EINVAL, "missing :port");
-	}
-	*host = xstrndup(h, hl, err);
-	return *host != NULL ? 0 : -1;
-}
-
-int gw_url_parse(const char *s, struct gw_url *u, struct err *err)
-{
-	size_t skip;
-	memset(u, 0, sizeof(*u));
-	if (strncmp(s, "http://", 7) == 0) {
-		skip = 7;
-	} else if (strncmp(s, "https://", 8) == 0) {
-		skip = 8;
-		u->tls = true;
-	} else {
-		return err_set(err, EINVAL, "must start with http:// or https://");
-	}
-	const char *auth = s + skip;
-	size_t alen = strcspn(auth, "/?#");
-	if (memchr(auth, '@', alen) != NULL)
-		return err_set(err, EINVAL, "user info in the URL is not allowed (use api_key_env)");
-	if (strpbrk(auth, "?#") != NULL)
-		return err_set(err, EINVAL, "query and fragment are not allowed");
-	u->port = u->tls ? 443 : 80;
-	if (split_hostport(auth, alen, false, &u->host, &u->port, err) < 0)
-		goto fail;
-	const char *path = auth + alen;
-	size_t plen = strlen(path);
-	while (plen > 0 && path[plen - 1] == '/')
-		plen--;
-	for (size_t i = 0; i < plen; i++)
-		if ((unsigned char)path[i] <= 0x20 || (unsigned char)path[i] >= 0x7f) {
-			err_set(err, EINVAL, "bad character in path");
-			goto fail;
-		}
-	u->path = xstrndup(path, plen, err);
-	char hdr[300];
-	bool v6 = strchr(u->host, ':') != NULL;
-	bool dflt = u->port == (u->tls ? 443 : 80);
-	if (dflt)
-		snprintf(hdr, sizeof(hdr), v6 ? "[%s]" : "%s", u->host);
-	else
-		snprintf(hdr, sizeof(hdr), v6 ? "[%s]:%u" : "%s:%u", u->host, (unsigned)u->port);
-	u->host_hdr = xstrdup(hdr, err);
-	if (u->path == NULL || u->host_hdr == NULL)
-		goto fail;
+	size_t n = strlen(u->path);
+	while (n > 0 && u->path[n - 1] == '/')
+		n--;
+	u->path[n] = '\0';
 	return 0;
-fail:
-	gw_url_fini(u);
-	return -1;
 }
 
 /* ---- sections ------------------------------------------------------------ */
@@ -243,7 +143,7 @@ static int load_server(const struct ycfg *c, const struct ycfg_node *root, struc
 		return -1;
 	if (ycfg_get_str(c, m, "listen", "127.0.0.1:8080", &listen, err) < 0)
 		return -1;
-	if (split_hostport(listen, strlen(listen), true, &g->listen_host, &g->listen_port, &e2) < 0)
+	if (url_split_hostport(listen, strlen(listen), URL_HP_PORT_REQUIRED, &g->listen_host, &g->listen_port, &e2) < 0)
 		return ycfg_error(c, m != NULL ? ycfg_get(m, "listen") : NULL, "server.listen", err, "%s", e2.msg);
 	if (ycfg_get_size(c, m, "max_body", 1024, (uint64_t)1 << 30, (uint64_t)4 << 20, &g->max_body, err) < 0)
 		return -1;
@@ -581,7 +481,7 @@ void gw_conf_free(struct gw_conf *c)
 		struct gw_provider *p = &c->providers[i];
 		free(p->name);
 		free(p->base_url);
-		gw_url_fini(&p->url);
+		url_fini(&p->url);
 		free(p->api_key_env);
 		free_secret(p->api_key);
 		free(p->genai_name);

@@ -18,6 +18,7 @@
 
 #include "common/err.h"
 #include "common/log.h"
+#include "common/url.h"
 
 enum gw_provider_type { GW_PROVIDER_OPENAI = 0, GW_PROVIDER_MOCK, GW_PROVIDER__COUNT };
 
@@ -30,20 +31,11 @@ struct gw_key {
 	char *user;
 };
 
-/* base_url split once at load so the hot path never parses it. */
-struct gw_url {
-	bool tls;	/* https:// */
-	char *host;	/* without brackets for IPv6 literals */
-	uint16_t port;	/* explicit or 80/443 */
-	char *host_hdr; /* Host header value: host[:port], brackets for IPv6 */
-	char *path;	/* base path without trailing '/', "" for the root */
-};
-
 struct gw_provider {
 	char *name;
 	enum gw_provider_type type;
-	char *base_url; /* as written ("" for mock) */
-	struct gw_url url;
+	char *base_url;	   /* as written ("" for mock) */
+	struct url url;	   /* base_url split once at load (gw_url_parse): path without trailing '/', no query */
 	char *api_key_env; /* NULL when not configured */
 	char *api_key;	   /* value of $api_key_env, NULL when unset or empty; never logged */
 	char *genai_name;  /* gen_ai.provider.name: gen_ai_provider or the type's default */
@@ -104,11 +96,11 @@ const struct gw_model *gw_conf_find_model(const struct gw_conf *c, const char *n
 const char *gw_provider_type_name(enum gw_provider_type t);
 
 /*
- * Splits "http[s]://host[:port][/path]" into u (strings heap-allocated, free
- * with gw_url_fini). Rejects other schemes, userinfo, queries, fragments and
- * bad ports. Exposed for unit tests.
+ * A provider base_url: url_parse() plus the gateway's policy on top. The
+ * path has its trailing '/' removed ("" for the root) so request paths can
+ * be appended; a query is refused (there is nowhere to keep it). Free u
+ * with url_fini(). Exposed for unit tests.
  */
-int gw_url_parse(const char *s, struct gw_url *u, struct err *err);
-void gw_url_fini(struct gw_url *u);
+int gw_url_parse(const char *s, struct url *u, struct err *err);
 
 #endif

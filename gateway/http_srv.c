@@ -25,6 +25,7 @@
 #include <event2/keyvalq_struct.h>
 
 #include "common/clock.h"
+#include "common/httpx.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/spanrec.h"
@@ -55,28 +56,6 @@ static const struct http_route routes[] = {
     {"/readyz", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD", SPANREC_OP_NONE, false, h_readyz},
     {"/metrics", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD", SPANREC_OP_NONE, false, h_metrics},
 };
-
-static const char *method_name(enum evhttp_cmd_type m)
-{
-	switch (m) {
-	case EVHTTP_REQ_GET:
-		return "GET";
-	case EVHTTP_REQ_POST:
-		return "POST";
-	case EVHTTP_REQ_HEAD:
-		return "HEAD";
-	case EVHTTP_REQ_PUT:
-		return "PUT";
-	case EVHTTP_REQ_DELETE:
-		return "DELETE";
-	case EVHTTP_REQ_OPTIONS:
-		return "OPTIONS";
-	case EVHTTP_REQ_PATCH:
-		return "PATCH";
-	default:
-		return "OTHER";
-	}
-}
 
 const char *http_srv_header(const struct gw_req *r, const char *name)
 {
@@ -318,7 +297,7 @@ static struct gw_req *req_new(struct gw_worker *w, struct evhttp_request *ev, co
 	r->start_mono_ns = clock_mono_ns();
 	r->span.start_ns = clock_wall_ns();
 	r->span.op = rt != NULL ? rt->op : SPANREC_OP_NONE;
-	r->span.method = method_name(evhttp_request_get_command(ev));
+	r->span.method = httpx_method_name(evhttp_request_get_command(ev));
 	TAILQ_INSERT_TAIL(&w->reqs, r, link);
 	w->nreqs++;
 	if (r->api)

@@ -37,8 +37,8 @@
 #include <openssl/err.h>
 
 #include "common/clock.h"
+#include "common/tls.h"
 #include "gateway/gw_conf.h"
-#include "gateway/upstream_tls.h"
 
 struct up_target;
 
@@ -169,7 +169,7 @@ static struct bufferevent *conn_bev(struct up_target *t, SSL **ssl_out, struct e
 			err_set(err, ENOMEM, "bufferevent_socket_new failed");
 		return bev;
 	}
-	SSL *ssl = upstream_tls_ssl_new(t->tls, t->prov->url.host, err);
+	SSL *ssl = tls_client_ssl_new(t->tls, t->prov->url.host, err);
 	if (ssl == NULL)
 		return NULL;
 	/* DEFER_CALLBACKS: the OpenSSL bufferevent may otherwise recurse into evhttp */
@@ -303,9 +303,10 @@ static void describe_failure(struct upstream_call *call, enum upstream_outcome o
 	struct upstream_result *r = &call->res;
 	struct up_conn *c = call->conn;
 	int dns = c != NULL ? bufferevent_socket_get_dns_error(c->bev) : 0;
-	if (o == UPSTREAM_TLS_ERROR)
-		upstream_tls_describe(c != NULL ? c->ssl : NULL, call->tls_err, r->detail, sizeof(r->detail));
-	else if (dns != 0)
+	if (o == UPSTREAM_TLS_ERROR) {
+		if (!tls_describe_failure(c != NULL ? c->ssl : NULL, call->tls_err, r->detail, sizeof(r->detail)))
+			snprintf(r->detail, sizeof(r->detail), "TLS handshake failed");
+	} else if (dns != 0)
 		snprintf(r->detail, sizeof(r->detail), "DNS lookup failed: %s", evutil_gai_strerror(dns));
 	else if (call->ev_error == EVREQ_HTTP_DATA_TOO_LONG)
 		snprintf(r->detail, sizeof(r->detail), "response larger than %zu bytes or malformed",
@@ -504,7 +505,7 @@ static struct evhttp_request *build_request(struct upstream_call *call, const st
 	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
 	if (rq->headers != NULL)
 		copy_headers(out, rq->headers);
-	evhttp_add_header(out, "Host", call->t->prov->url.host_hdr);
+	evhttp_add_header(out, "Host", call->t->prov->url.authority);
 	if (rq->body_len > 0 && evbuffer_add(evhttp_request_get_output_buffer(req), rq->body, rq->body_len) != 0)
 		goto fail;
 	return req;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * HTTP/1.1 client to providers over libevent's evhttp: http:// and https://
- * (OpenSSL bufferevents, see upstream_tls.h), asynchronous DNS through
+ * (OpenSSL bufferevents, see common/tls.h), asynchronous DNS through
  * evdns, a small keep-alive pool per provider, a connect timeout and a
  * total timeout per call.
  *
@@ -36,6 +36,8 @@ struct upstream_call;
 #define UPSTREAM_CONNS_MAX 256			 /* per provider per worker */
 #define UPSTREAM_MAX_RESPONSE ((size_t)64 << 20) /* larger bodies are a protocol error */
 #define UPSTREAM_MAX_HEADERS ((size_t)64 << 10)
+/* ALPN offered to https providers (wire format): "http/1.1" only; "h2" joins when HTTP/2 lands. */
+#define UPSTREAM_ALPN "\x08http/1.1"
 
 enum upstream_outcome {
 	UPSTREAM_RESPONSE = 0,	  /* a complete HTTP response (any status) */

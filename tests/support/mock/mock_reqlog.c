@@ -6,15 +6,12 @@
  * not care how the gateway spelled them); a repeated header is joined with
  * ", " as RFC 9110 allows. Bodies are kept as text, cut at 1 MiB.
  */
-#include <ctype.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/queue.h>
 
 #include <event2/buffer.h>
 #include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 
+#include "common/httpx.h"
 #include "tests/support/mock/mock_reqlog.h"
 
 struct mock_reqlog {
@@ -44,73 +41,6 @@ void mock_reqlog_free(struct mock_reqlog *l)
 	free(l);
 }
 
-static const char *method_name(enum evhttp_cmd_type cmd)
-{
-	switch (cmd) {
-	case EVHTTP_REQ_GET:
-		return "GET";
-	case EVHTTP_REQ_POST:
-		return "POST";
-	case EVHTTP_REQ_HEAD:
-		return "HEAD";
-	case EVHTTP_REQ_PUT:
-		return "PUT";
-	case EVHTTP_REQ_DELETE:
-		return "DELETE";
-	case EVHTTP_REQ_OPTIONS:
-		return "OPTIONS";
-	case EVHTTP_REQ_TRACE:
-		return "TRACE";
-	case EVHTTP_REQ_CONNECT:
-		return "CONNECT";
-	case EVHTTP_REQ_PATCH:
-		return "PATCH";
-	}
-	return "OTHER";
-}
-
-/* Adds name: value to obj with a lower-cased name, joining repeats with ", ". */
-static int add_header(json_t *obj, const char *name, const char *value)
-{
-	char lname[256];
-	size_t n = strlen(name);
-	if (n >= sizeof(lname))
-		n = sizeof(lname) - 1;
-	for (size_t i = 0; i < n; i++)
-		lname[i] = (char)tolower((unsigned char)name[i]);
-	lname[n] = '\0';
-	json_t *old = json_object_get(obj, lname);
-	if (old == NULL)
-		return json_object_set_new(obj, lname, json_string(value));
-	size_t ol = strlen(json_string_value(old)), vl = strlen(value);
-	char *joined = malloc(ol + vl + 3);
-	if (joined == NULL)
-		return -1;
-	memcpy(joined, json_string_value(old), ol);
-	memcpy(joined + ol, ", ", 2);
-	memcpy(joined + ol + 2, value, vl + 1);
-	int rc = json_object_set_new(obj, lname, json_string(joined));
-	free(joined);
-	return rc;
-}
-
-static json_t *headers_json(struct evhttp_request *req)
-{
-	json_t *h = json_object();
-	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
-	struct evkeyval *kv;
-	if (h == NULL)
-		return NULL;
-	TAILQ_FOREACH(kv, in, next)
-	{
-		if (add_header(h, kv->key, kv->value) != 0) {
-			json_decref(h);
-			return NULL;
-		}
-	}
-	return h;
-}
-
 /* Body as a JSON string; bytes that are not UTF-8 would make jansson refuse it, so fall back to a marker. */
 static json_t *body_json(struct evhttp_request *req, int *cut)
 {
@@ -128,9 +58,10 @@ int mock_reqlog_add(struct mock_reqlog *l, struct evhttp_request *req)
 {
 	int cut = 0;
 	json_t *body = body_json(req, &cut);
-	json_t *e =
-	    json_pack("{s:s, s:s, s:o, s:o, s:b}", "method", method_name(evhttp_request_get_command(req)), "path",
-		      evhttp_request_get_uri(req), "headers", headers_json(req), "body", body, "body_truncated", cut);
+	json_t *e = json_pack("{s:s, s:s, s:o, s:o, s:b}", "method", httpx_method_name(evhttp_request_get_command(req)),
+			      "path", evhttp_request_get_uri(req), "headers",
+			      httpx_headers_to_json(evhttp_request_get_input_headers(req)), "body", body,
+			      "body_truncated", cut);
 	if (e == NULL)
 		return -1;
 	if (l->count == MOCK_REQLOG_MAX) {

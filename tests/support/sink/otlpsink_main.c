@@ -26,7 +26,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/queue.h>
-#include <ctype.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -34,6 +33,7 @@
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
 
+#include "common/httpx.h"
 #include "common/log.h"
 #include "google/rpc/status.pb-c.h"
 #include "tests/support/sink/otlpsink_decode.h"
@@ -200,43 +200,6 @@ static void reject(struct sink *k, struct evhttp_request *req, const struct expo
 	reply_status(req, http, grpc, x->json, msg);
 }
 
-/* Adds name: value under a lower-cased name; repeats are joined with ", ". */
-static void add_header(json_t *obj, const char *name, const char *value)
-{
-	char lname[256];
-	size_t n = strlen(name);
-	if (n >= sizeof(lname))
-		n = sizeof(lname) - 1;
-	for (size_t i = 0; i < n; i++)
-		lname[i] = (char)tolower((unsigned char)name[i]);
-	lname[n] = '\0';
-	const char *old = json_string_value(json_object_get(obj, lname));
-	if (old == NULL) {
-		json_object_set_new(obj, lname, json_string(value));
-		return;
-	}
-	size_t ol = strlen(old), vl = strlen(value);
-	char *joined = malloc(ol + vl + 3);
-	if (joined == NULL)
-		return;
-	memcpy(joined, old, ol);
-	memcpy(joined + ol, ", ", 2);
-	memcpy(joined + ol + 2, value, vl + 1);
-	json_object_set_new(obj, lname, json_string(joined));
-	free(joined);
-}
-
-static json_t *headers_json(struct evhttp_request *req)
-{
-	json_t *h = json_object();
-	struct evkeyval *kv;
-	TAILQ_FOREACH(kv, evhttp_request_get_input_headers(req), next)
-	{
-		add_header(h, kv->key, kv->value);
-	}
-	return h;
-}
-
 /* Decodes x's (already inflated) body into resource_spans; answers the error itself and returns NULL. */
 static json_t *decode_body(struct sink *k, struct evhttp_request *req, const struct export_req *x, const uint8_t *body,
 			   size_t len, struct otlpsink_decode_stats *ds, json_t **raw)
@@ -269,10 +232,11 @@ static json_t *decode_body(struct sink *k, struct evhttp_request *req, const str
 static void record(struct sink *k, struct evhttp_request *req, const struct export_req *x, json_t *rs, json_t *raw,
 		   size_t decoded_len, const struct otlpsink_decode_stats *ds)
 {
-	json_t *rec = json_pack("{s:s, s:o, s:s, s:s, s:I, s:I, s:o}", "path", x->path, "headers", headers_json(req),
-				"content_type", x->ctype != NULL ? x->ctype : "", "content_encoding",
-				x->cenc != NULL ? x->cenc : "", "body_bytes", (json_int_t)x->len, "decoded_bytes",
-				(json_int_t)decoded_len, "resource_spans", rs);
+	json_t *rec =
+	    json_pack("{s:s, s:o, s:s, s:s, s:I, s:I, s:o}", "path", x->path, "headers",
+		      httpx_headers_to_json(evhttp_request_get_input_headers(req)), "content_type",
+		      x->ctype != NULL ? x->ctype : "", "content_encoding", x->cenc != NULL ? x->cenc : "",
+		      "body_bytes", (json_int_t)x->len, "decoded_bytes", (json_int_t)decoded_len, "resource_spans", rs);
 	if (rec == NULL) {
 		json_decref(raw);
 		log_msg(LOG_LVL_ERROR, "oom", "what=record");

@@ -127,11 +127,11 @@ static void test_file_keys(void **state)
 	assert_string_equal(c->receive_url, "tcp://127.0.0.1:5555");
 	assert_int_equal(c->rcvbuf, 2 * 1024 * 1024);
 	assert_int_equal(c->endpoint.kind, EX_SINK_HTTP);
-	assert_true(c->endpoint.tls);
-	assert_string_equal(c->endpoint.host, "otlp.example.com");
-	assert_int_equal(c->endpoint.port, 8443);
-	assert_string_equal(c->endpoint.path, "/v1/traces");
-	assert_string_equal(c->endpoint.authority, "otlp.example.com:8443");
+	assert_true(c->endpoint.http.tls);
+	assert_string_equal(c->endpoint.http.host, "otlp.example.com");
+	assert_int_equal(c->endpoint.http.port, 8443);
+	assert_string_equal(c->endpoint.target, "/v1/traces");
+	assert_string_equal(c->endpoint.http.authority, "otlp.example.com:8443");
 	assert_string_equal(c->endpoint_from, "file");
 	assert_int_equal(c->protocol, EX_PROTO_JSON);
 	assert_int_equal(c->compression, EX_COMP_NONE);
@@ -162,6 +162,12 @@ static void test_file_keys(void **state)
 	assert_string_equal(c->endpoint.file_path, "/tmp/x.jsonl");
 	assert_int_equal(c->protocol, EX_PROTO_JSON);
 	ex_conf_free(c);
+
+	/* Port 0: the admin listener takes any free port. */
+	c = load_ok("admin: { listen: \"127.0.0.1:0\" }\n", NULL);
+	assert_string_equal(c->admin_host, "127.0.0.1");
+	assert_int_equal(c->admin_port, 0);
+	ex_conf_free(c);
 }
 
 static void test_env_endpoints(void **state)
@@ -171,9 +177,9 @@ static void test_env_endpoints(void **state)
 	/* Generic: "/v1/traces" appended with exactly one slash. */
 	const char *e1[] = {"OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/mycollector/", NULL};
 	c = load_ok(NULL, e1);
-	assert_string_equal(c->endpoint.path, "/mycollector/v1/traces");
-	assert_string_equal(c->endpoint.host, "collector");
-	assert_int_equal(c->endpoint.port, 4318);
+	assert_string_equal(c->endpoint.target, "/mycollector/v1/traces");
+	assert_string_equal(c->endpoint.http.host, "collector");
+	assert_int_equal(c->endpoint.http.port, 4318);
 	assert_string_equal(c->endpoint_from, "OTEL_EXPORTER_OTLP_ENDPOINT");
 	assert_int_equal(c->protocol, EX_PROTO_PROTOBUF);
 	assert_int_equal(c->compression, EX_COMP_GZIP);
@@ -181,16 +187,16 @@ static void test_env_endpoints(void **state)
 	const char *e2[] = {"OTEL_EXPORTER_OTLP_ENDPOINT", "https://otlp.last9.io", NULL};
 	c = load_ok("export: { endpoint: stdout }\n", e2);
 	assert_int_equal(c->endpoint.kind, EX_SINK_HTTP); /* env beats the file */
-	assert_string_equal(c->endpoint.path, "/v1/traces");
-	assert_int_equal(c->endpoint.port, 443);
-	assert_string_equal(c->endpoint.authority, "otlp.last9.io");
+	assert_string_equal(c->endpoint.target, "/v1/traces");
+	assert_int_equal(c->endpoint.http.port, 443);
+	assert_string_equal(c->endpoint.http.authority, "otlp.last9.io");
 	ex_conf_free(c);
 	/* Per-signal: used as-is (empty path becomes "/"), and wins over the generic one. */
 	const char *e3[] = {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "https://otlp.last9.io",
 			    "OTEL_EXPORTER_OTLP_ENDPOINT", "http://ignored:4318", NULL};
 	c = load_ok(NULL, e3);
-	assert_string_equal(c->endpoint.path, "/");
-	assert_string_equal(c->endpoint.host, "otlp.last9.io");
+	assert_string_equal(c->endpoint.target, "/");
+	assert_string_equal(c->endpoint.http.host, "otlp.last9.io");
 	assert_string_equal(c->endpoint_from, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
 	ex_conf_free(c);
 	/* Empty means unset. */
@@ -317,6 +323,10 @@ static void test_bad_file_values(void **state)
 	load_fails("receive:\n  url: http://x\n", NULL, ":2:8: url: want ipc://PATH or tcp://HOST:PORT");
 	load_fails("resource:\n  attributes: { service.name: x }\n", NULL, "set resource.service_name instead");
 	load_fails("admin:\n  listen: 9464\n", NULL, ":2:11: listen: want HOST:PORT");
+	load_fails("admin:\n  listen: \"::1:9464\"\n", NULL,
+		   "listen: want HOST:PORT (e.g. 127.0.0.1:9464) or \"\" (IPv6");
+	load_fails("export:\n  endpoint: http://x/v1/traces#f\n", NULL, ":2:13: endpoint: a fragment");
+	load_fails("export:\n  endpoint: localhost:4318\n", NULL, "(or use stdout / file:PATH)");
 	load_fails("log:\n  level: loud\n", NULL, ":2:10: level: want debug, info, warn or error");
 	load_fails("drain_timeout: forever\n", NULL, ":1:16: drain_timeout: ");
 }

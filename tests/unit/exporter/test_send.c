@@ -26,7 +26,6 @@
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
 #include "common/log.h"
 #include "exporter/ex_conf.h"
-#include "exporter/send.h"
 #include "exporter/sink.h"
 #include "tests/unit/exporter/ex_fixtures.h"
 
@@ -276,15 +275,6 @@ static void test_connection_refused(void **state)
 	assert_int_equal(f->res.status, 0);
 }
 
-static void test_host_is_ip(void **state)
-{
-	(void)state;
-	assert_true(send_host_is_ip("127.0.0.1"));
-	assert_true(send_host_is_ip("::1"));
-	assert_false(send_host_is_ip("otlp.last9.io"));
-	assert_false(send_host_is_ip("[::1]"));
-}
-
 int main(void)
 {
 	log_init("test_send", LOG_LVL_ERROR);
@@ -293,7 +283,6 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_outcomes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_connection_refused, setup, teardown),
-	    cmocka_unit_test(test_host_is_ip),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

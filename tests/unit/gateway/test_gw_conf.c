@@ -83,7 +83,7 @@ static void test_valid(void **state)
 	assert_string_equal(p->url.host, "127.0.0.1");
 	assert_int_equal(p->url.port, 9000);
 	assert_string_equal(p->url.path, "/v1");
-	assert_string_equal(p->url.host_hdr, "127.0.0.1:9000");
+	assert_string_equal(p->url.authority, "127.0.0.1:9000");
 	assert_string_equal(p->api_key, "sk-secret");
 	assert_string_equal(p->genai_name, "vllm");
 	assert_int_equal(p->connect_timeout_ms, 5000);
@@ -126,7 +126,7 @@ static void test_defaults(void **state)
 	assert_true(p->url.tls);
 	assert_int_equal(p->url.port, 443);
 	assert_string_equal(p->url.path, "/v1"); /* trailing slash dropped */
-	assert_string_equal(p->url.host_hdr, "api.openai.com");
+	assert_string_equal(p->url.authority, "api.openai.com");
 	assert_string_equal(p->genai_name, "openai");
 	assert_string_equal(p->api_key_env, "LLMGW_TEST_KEY");
 	assert_null(p->api_key); /* unset env: no key, not an error */
@@ -158,7 +158,7 @@ static const struct bad_case bad_cases[] = {
     {"providers:\n  - { name: p, type: anthropic }\n" MODEL,
      "gw.yaml:2:22: providers[0].type: unknown provider type 'anthropic'"},
     {"providers:\n  - { name: p, type: openai }\n" MODEL, "providers[0].base_url: missing or empty"},
-    {"providers:\n  - { name: p, type: openai, base_url: \"ftp://x\" }\n" MODEL, "http:// or https://"},
+    {"providers:\n  - { name: p, type: openai, base_url: \"ftp://x\" }\n" MODEL, "scheme must be http or https"},
     {"providers:\n  - { name: p, type: openai, base_url: \"http://u:pw@x\" }\n" MODEL, "user info"},
     {"providers:\n  - { name: p, type: openai, base_url: \"http://x:99999\" }\n" MODEL, "bad port"},
     {"providers:\n  - { name: p, type: mock, colour: red }\n" MODEL, "providers[0].colour: unknown key"},
@@ -223,27 +223,31 @@ static void test_errors_start_with_file_line(void **state)
 static void test_url_parse(void **state)
 {
 	(void)state;
-	struct gw_url u;
+	struct url u;
 	struct err err;
 	assert_int_equal(gw_url_parse("http://[::1]:9000/v1", &u, &err), 0);
 	assert_string_equal(u.host, "::1");
 	assert_int_equal(u.port, 9000);
-	assert_string_equal(u.host_hdr, "[::1]:9000");
-	gw_url_fini(&u);
+	assert_string_equal(u.authority, "[::1]:9000");
+	url_fini(&u);
 	assert_int_equal(gw_url_parse("https://example.com", &u, &err), 0);
 	assert_string_equal(u.path, "");
-	assert_string_equal(u.host_hdr, "example.com");
-	gw_url_fini(&u);
+	assert_string_equal(u.authority, "example.com");
+	url_fini(&u);
 	assert_int_equal(gw_url_parse("https://example.com:8443/openai/v1//", &u, &err), 0);
 	assert_string_equal(u.path, "/openai/v1");
-	assert_string_equal(u.host_hdr, "example.com:8443");
-	gw_url_fini(&u);
+	assert_string_equal(u.authority, "example.com:8443");
+	url_fini(&u);
 	assert_int_equal(gw_url_parse("http://", &u, &err), -1);
 	assert_int_equal(gw_url_parse("http://x/a?b=c", &u, &err), -1);
+	assert_non_null(strstr(err.msg, "query is not allowed"));
+	assert_int_equal(gw_url_parse("http://u:pw@x/", &u, &err), -1);
+	assert_non_null(strstr(err.msg, "use api_key_env"));
+	assert_int_equal(gw_url_parse("http://x/v1#f", &u, &err), -1);
 	assert_int_equal(gw_url_parse("http://x:/", &u, &err), -1);
 	assert_int_equal(gw_url_parse("http://[::1/", &u, &err), -1);
 	assert_int_equal(gw_url_parse("http://x y/", &u, &err), -1);
-	gw_url_fini(&u); /* harmless after a failure */
+	url_fini(&u); /* harmless after a failure */
 }
 
 static void test_env_expansion(void **state)

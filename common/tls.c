@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * OpenSSL client contexts and per-connection SSL objects (see tls.h).
+ * Verification is not optional and there is no switch to turn it off:
+ * a private CA is handled with ca_file, never by trusting everything.
+ */
+#include "common/tls.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <arpa/inet.h>
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+/* what: reason from the OpenSSL error queue, which is then emptied for the next caller. */
+static int ossl_fail(struct err *err, const char *what, const char *arg)
+{
+	char buf[160];
+	unsigned long e = ERR_get_error();
+	ERR_error_string_n(e, buf, sizeof(buf));
+	ERR_clear_error();
+	return err_set(err, EINVAL, "%s%s: %s", what, arg, e != 0 ? buf : "unknown error");
+}
+
+SSL_CTX *tls_client_ctx_new(const char *ca_file, const unsigned char *alpn, size_t alpn_len, struct err *err)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	if (ctx == NULL) {
+		ossl_fail(err, "cannot create a TLS context", "");
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	/* idle keep-alive connections then hold no read/write buffers */
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	if (ca_file != NULL && ca_file[0] != '\0') {
+		if (SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) {
+			ossl_fail(err, "cannot load trust store ", ca_file);
+			goto fail;
+		}
+	} else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
+		ossl_fail(err, "cannot load the system trust store", "");
+		goto fail;
+	}
+	/* SSL_CTX_set_alpn_protos returns 0 on success, unlike the rest of OpenSSL */
+	if (alpn != NULL && alpn_len > 0 && SSL_CTX_set_alpn_protos(ctx, alpn, (unsigned)alpn_len) != 0) {
+		ossl_fail(err, "cannot set ALPN", "");
+		goto fail;
+	}
+	return ctx;
+fail:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+bool tls_host_is_ip(const char *host)
+{
+	unsigned char tmp[sizeof(struct in6_addr)];
+	return inet_pton(AF_INET, host, tmp) == 1 || inet_pton(AF_INET6, host, tmp) == 1;
+}
+
+SSL *tls_client_ssl_new(SSL_CTX *ctx, const char *host, struct err *err)
+{
+	SSL *ssl = SSL_new(ctx);
+	if (ssl == NULL) {
+		ossl_fail(err, "SSL_new", "");
+		return NULL;
+	}
+	if (tls_host_is_ip(host)) {
+		if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) != 1) {
+			ossl_fail(err, "setting the IP address to verify", "");
+			goto fail;
+		}
+		return ssl;
+	}
+	if (SSL_set_tlsext_host_name(ssl, host) != 1) {
+		ossl_fail(err, "setting SNI", "");
+		goto fail;
+	}
+	/* "*.example.com" matches, "f*.example.com" does not: partial wildcards are a known weak spot */
+	SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	if (SSL_set1_host(ssl, host) != 1) {
+		ossl_fail(err, "setting the host name to verify", "");
+		goto fail;
+	}
+	return ssl;
+fail:
+	SSL_free(ssl);
+	return NULL;
+}
+
+bool tls_describe_failure(const SSL *ssl, unsigned long ossl_err, char *out, size_t cap)
+{
+	long vr = ssl != NULL ? SSL_get_verify_result(ssl) : X509_V_OK;
+	if (cap == 0)
+		return false;
+	out[0] = '\0';
+	if (vr != X509_V_OK) {
+		snprintf(out, cap, "certificate verify failed: %s", X509_verify_cert_error_string(vr));
+		return true;
+	}
+	if (ossl_err != 0) {
+		ERR_error_string_n(ossl_err, out, cap);
+		return true;
+	}
+	return false;
+}

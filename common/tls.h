@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * TLS client setup (OpenSSL 3) shared by the gateway (upstream providers)
+ * and the exporter (the OTLP endpoint). One SSL_CTX per destination, made
+ * at start-up and then only read (safe to share between threads): TLS 1.2
+ * minimum and peer verification always on, against the system trust store
+ * or a PEM bundle. Each connection gets its own SSL carrying SNI and the
+ * name (or IP address) the certificate must match. Both processes carry
+ * secrets (API keys, export headers): they must never talk to an
+ * unverified peer.
+ */
+#ifndef LLMGW_COMMON_TLS_H
+#define LLMGW_COMMON_TLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <openssl/ssl.h>
+
+#include "common/err.h"
+
+/*
+ * New client context. ca_file NULL or "" uses the system trust store.
+ * alpn is the protocol list in ALPN wire format (length-prefixed names,
+ * e.g. "\x08http/1.1"); NULL/0 offers none. The caller frees the context
+ * with SSL_CTX_free(). NULL with a reason (the OpenSSL error) in err.
+ */
+SSL_CTX *tls_client_ctx_new(const char *ca_file, const unsigned char *alpn, size_t alpn_len, struct err *err);
+
+/*
+ * New SSL for one connection to host (no brackets for IPv6): SNI and
+ * host name verification (no partial wildcards) for names; for IP
+ * literals no SNI (RFC 6066 forbids it) and verification of the IP
+ * address instead. The caller owns the SSL (and usually hands it to a
+ * bufferevent). NULL with a reason in err.
+ */
+SSL *tls_client_ssl_new(SSL_CTX *ctx, const char *host, struct err *err);
+
+/* true if host is an IPv4 or IPv6 literal (without brackets). */
+bool tls_host_is_ip(const char *host);
+
+/*
+ * Why a handshake failed, for logs: the certificate verification result
+ * when that failed (ssl may be NULL), else the OpenSSL error string of
+ * ossl_err (0 = none). Returns false and leaves out "" when neither says
+ * anything. Never contains secrets.
+ */
+bool tls_describe_failure(const SSL *ssl, unsigned long ossl_err, char *out, size_t cap);
+
+#endif

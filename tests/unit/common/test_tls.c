@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Unit tests for common/tls without a network: IP-literal detection,
+ * context creation (system store, a missing ca_file, ALPN), what a
+ * per-connection SSL is set up to send and verify (SNI and host name for
+ * names, the IP address and no SNI for literals), and the failure
+ * description used in logs.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#include "common/tls.h"
+
+static void test_host_is_ip(void **state)
+{
+	(void)state;
+	assert_true(tls_host_is_ip("127.0.0.1"));
+	assert_true(tls_host_is_ip("::1"));
+	assert_true(tls_host_is_ip("2001:db8::1"));
+	assert_false(tls_host_is_ip("otlp.last9.io"));
+	assert_false(tls_host_is_ip("[::1]"));
+	assert_false(tls_host_is_ip("1.2.3"));
+	assert_false(tls_host_is_ip(""));
+}
+
+static void test_ctx(void **state)
+{
+	(void)state;
+	struct err err = {0};
+	static const unsigned char alpn[] = "\x08http/1.1";
+	SSL_CTX *ctx = tls_client_ctx_new(NULL, NULL, 0, &err);
+	assert_non_null(ctx);
+	assert_int_equal(SSL_CTX_get_verify_mode(ctx), SSL_VERIFY_PEER);
+	assert_int_equal(SSL_CTX_get_min_proto_version(ctx), TLS1_2_VERSION);
+	SSL_CTX_free(ctx);
+	ctx = tls_client_ctx_new("", alpn, sizeof(alpn) - 1, &err);
+	assert_non_null(ctx);
+	SSL_CTX_free(ctx);
+	ctx = tls_client_ctx_new("/nonexistent/ca.pem", NULL, 0, &err);
+	assert_null(ctx);
+	assert_non_null(strstr(err.msg, "cannot load trust store /nonexistent/ca.pem: "));
+	assert_int_equal(ERR_peek_error(), 0); /* the queue is left clean for the next caller */
+}
+
+static void test_ssl_for_name_and_ip(void **state)
+{
+	(void)state;
+	struct err err = {0};
+	SSL_CTX *ctx = tls_client_ctx_new(NULL, NULL, 0, &err);
+	assert_non_null(ctx);
+
+	SSL *ssl = tls_client_ssl_new(ctx, "api.example.com", &err);
+	assert_non_null(ssl);
+	assert_string_equal(SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name), "api.example.com");
+	assert_string_equal(X509_VERIFY_PARAM_get0_host(SSL_get0_param(ssl), 0), "api.example.com");
+	assert_true((X509_VERIFY_PARAM_get_hostflags(SSL_get0_param(ssl)) & X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS) != 0);
+	SSL_free(ssl);
+
+	static const char *const ips[] = {"127.0.0.1", "::1"};
+	for (size_t i = 0; i < 2; i++) {
+		ssl = tls_client_ssl_new(ctx, ips[i], &err);
+		assert_non_null(ssl);
+		assert_null(SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name)); /* RFC 6066: no SNI for IPs */
+		assert_null(X509_VERIFY_PARAM_get0_host(SSL_get0_param(ssl), 0));
+		char *ip = X509_VERIFY_PARAM_get1_ip_asc(SSL_get0_param(ssl));
+		assert_non_null(ip);
+		if (i == 0)
+			assert_string_equal(ip, "127.0.0.1"); /* IPv6 comes back in OpenSSL's own long form */
+		OPENSSL_free(ip);
+		SSL_free(ssl);
+	}
+	SSL_CTX_free(ctx);
+}
+
+static void test_describe(void **state)
+{
+	(void)state;
+	char out[200];
+	struct err err = {0};
+	assert_false(tls_describe_failure(NULL, 0, out, sizeof(out)));
+	assert_string_equal(out, "");
+	SSL_CTX *ctx = tls_client_ctx_new(NULL, NULL, 0, &err);
+	SSL *ssl = tls_client_ssl_new(ctx, "h.example", &err);
+	assert_false(tls_describe_failure(ssl, 0, out, sizeof(out)));
+	unsigned long e = ERR_PACK(ERR_LIB_SSL, 0, SSL_R_WRONG_VERSION_NUMBER);
+	assert_true(tls_describe_failure(ssl, e, out, sizeof(out)));
+	assert_non_null(strstr(out, "wrong version number"));
+	/* A failed verification wins over the error queue: it says what to fix. */
+	SSL_set_verify_result(ssl, X509_V_ERR_CERT_HAS_EXPIRED);
+	assert_true(tls_describe_failure(ssl, e, out, sizeof(out)));
+	assert_string_equal(out, "certificate verify failed: certificate has expired");
+	/* Cut to fit, still terminated. */
+	char small[12];
+	assert_true(tls_describe_failure(ssl, 0, small, sizeof(small)));
+	assert_int_equal(strlen(small), sizeof(small) - 1);
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_host_is_ip),
+	    cmocka_unit_test(test_ctx),
+	    cmocka_unit_test(test_ssl_for_name_and_ip),
+	    cmocka_unit_test(test_describe),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
