@@ -427,6 +427,12 @@ static struct gw_conf *gw_conf_build(struct ycfg *y, struct err *err)
 	    load_misc(y, root, g, err) < 0 || load_keys(y, root, g, err) < 0 || load_providers(y, root, g, err) < 0 ||
 	    load_models(y, root, g, err) < 0)
 		goto fail;
+	if (g->auth_required && g->nkeys == 0) {
+		/* Every request would get 401: almost certainly a deployment mistake. */
+		ycfg_error(y, ycfg_get(ycfg_get(root, "auth"), "required"), "auth.required", err,
+			   "is true but no keys are configured");
+		goto fail;
+	}
 	ycfg_free(y);
 	return g;
 fail:

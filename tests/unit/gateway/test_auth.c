@@ -135,10 +135,15 @@ static void test_no_keys(void **state)
 	struct err err;
 	struct gw_conf *c = conf_with_keys(0);
 	struct auth *a = auth_new(c, &err);
-	const struct auth_identity *id;
+	const struct auth_identity *id = (const void *)1;
 	assert_non_null(a);
-	/* a presented key is checked even when none are configured */
-	assert_int_equal(auth_check(a, "Bearer sk-anything", &id), AUTH_UNKNOWN);
+	/*
+	 * No keys configured = no authentication: SDKs always send some key,
+	 * so the header is not judged (and is still never forwarded).
+	 */
+	assert_int_equal(auth_check(a, "Bearer sk-anything", &id), AUTH_NONE);
+	assert_null(id);
+	assert_int_equal(auth_check(a, "Token not-even-bearer", &id), AUTH_NONE);
 	assert_int_equal(auth_check(a, NULL, &id), AUTH_NONE);
 	auth_free(a);
 	auth_free(NULL);

@@ -179,6 +179,7 @@ static const struct bad_case bad_cases[] = {
     {"log: { level: loud }\n" PROV MODEL, "log.level: must be debug, info, warn or error"},
     {"telemetry: { spans_url: \"http://x\" }\n" PROV MODEL, "telemetry.spans_url: must be ipc://"},
     {"auth: { required: maybe }\n" PROV MODEL, "required"},
+    {"auth: { required: true }\n" PROV MODEL, "auth.required: is true but no keys are configured"},
     {MODEL, "providers: at least one provider is required"},
     {PROV, "models: at least one model is required"},
     {"providers: { name: p }\n" MODEL, "providers: must be a list"},
