@@ -7,19 +7,27 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import http2 from 'node:http2';
+import net from 'node:net';
+import tls from 'node:tls';
 import zlib from 'node:zlib';
 
 import { Stack, bin, freePort, http, mockApi, randHex, sinkApi, waitFor } from './lib/stack.mjs';
 import { encodeExportRequest } from './lib/otlp-pb.mjs';
+import { httpsGet, makeTestCa, startTlsMock } from './lib/testca.mjs';
 
 const stack = new Stack('tools');
-let mock, sink, fixed;
+let mock, sink, fixed, ca, tlsMock, h1OnlyMock, h2cMock;
 
-before(async () => {
+before(stack.guard(async () => {
   mock = await stack.mock();
   fixed = await stack.mock(['--content', 'fixed answer here'], 'llmgw-mock-fixed');
+  h2cMock = await stack.mock(['--h2c', '--chunks', '3'], 'llmgw-mock-h2c');
   sink = await stack.sink();
-});
+  ca = makeTestCa(stack.dir);
+  tlsMock = await startTlsMock(stack, ca);
+  h1OnlyMock = await startTlsMock(stack, ca, ['--no-h2'], 'llmgw-mock-tls-h1');
+}));
 
 after(async () => {
   await stack.stopAll();
@@ -131,6 +139,389 @@ describe('llmgw-mock', () => {
     await api.reset();
     assert.equal((await api.requests()).length, 0);
     assert.equal((await api.stats()).requests, 0);
+  }));
+});
+
+// ---- llmgw-mock: streaming, embeddings, completions, TLS, HTTP/2 -----------
+
+const PROMPT = 'the quick brown fox jumps over the lazy dog';
+const chatBody = (content, extra = {}) => ({ model: 'gpt-4o-mini', messages: [{ role: 'user', content }], ...extra });
+
+/** "data: X\n\n" events -> [X...]; every event must be a data line. */
+function sseData(text) {
+  return text.split('\n\n').filter((e) => e !== '').map((e) => {
+    assert.ok(e.startsWith('data: '), `SSE event must be "data: ...": ${JSON.stringify(e)}`);
+    return e.slice(6);
+  });
+}
+
+/** POSTs with fetch and reads the body piece by piece: {status, headers, reads, text, error}. */
+async function readStream(url, body, headers = {}, { onRead } = {}) {
+  const res = await fetch(url, {
+    method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body),
+    signal: AbortSignal.timeout(20000),
+  });
+  const reader = res.body.getReader();
+  const dec = new TextDecoder();
+  const out = { status: res.status, headers: res.headers, reads: [], text: '', error: null };
+  for (;;) {
+    let r;
+    try {
+      r = await reader.read();
+    } catch (e) {
+      out.error = e;
+      break;
+    }
+    if (r.done) break;
+    const s = dec.decode(r.value, { stream: true });
+    out.reads.push(s);
+    out.text += s;
+    if (onRead && (await onRead(out, reader)) === false) break;
+  }
+  return out;
+}
+
+/** Checks an OpenAI chat stream and returns {chunks, content, usage (or undefined)}. */
+function checkChatStream(text, { includeUsage }) {
+  const data = sseData(text);
+  assert.equal(data.at(-1), '[DONE]', 'the stream ends with data: [DONE]');
+  const chunks = data.slice(0, -1).map((d) => JSON.parse(d));
+  for (const c of chunks) {
+    assert.equal(c.object, 'chat.completion.chunk');
+    assert.equal(c.id, chunks[0].id, 'one id for the whole stream');
+    assert.match(c.id, /^chatcmpl-mock-\d+$/);
+    assert.equal(c.model, 'gpt-4o-mini-mock');
+    if (includeUsage) assert.ok('usage' in c, 'with include_usage every chunk has a usage field');
+    else assert.ok(!('usage' in c), `without include_usage no chunk has usage: ${JSON.stringify(c)}`);
+  }
+  let usage;
+  if (includeUsage) {
+    const last = chunks.pop();
+    assert.deepEqual(last.choices, [], 'the usage chunk has no choices');
+    usage = last.usage;
+    for (const c of chunks) assert.equal(c.usage, null, 'other chunks carry usage: null');
+  }
+  assert.deepEqual(chunks[0].choices, [{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }]);
+  const fin = chunks.at(-1);
+  assert.deepEqual(fin.choices, [{ index: 0, delta: {}, logprobs: null, finish_reason: 'stop' }]);
+  const pieces = chunks.slice(1, -1);
+  for (const c of pieces) {
+    assert.equal(c.choices.length, 1);
+    assert.equal(c.choices[0].finish_reason, null);
+    assert.equal(typeof c.choices[0].delta.content, 'string');
+    assert.ok(c.choices[0].delta.content.length > 0, 'content pieces are not empty');
+  }
+  return { chunks, pieces, content: pieces.map((c) => c.choices[0].delta.content).join(''), usage };
+}
+
+describe('llmgw-mock streaming (SSE)', () => {
+  it('streams OpenAI chat chunks whose content and usage equal the non-streaming answer', stack.guard(async () => {
+    const whole = await chat(mock.url, chatBody(PROMPT));
+    const r = await readStream(`${mock.url}/v1/chat/completions`, chatBody(PROMPT, { stream: true }));
+    assert.equal(r.status, 200);
+    assert.match(r.headers.get('content-type'), /^text\/event-stream/);
+    const s = checkChatStream(r.text, { includeUsage: false });
+    assert.equal(s.pieces.length, 5, '--chunks defaults to 5');
+    assert.equal(s.content, whole.json.choices[0].message.content);
+  }));
+
+  it('adds the usage chunk only with stream_options.include_usage', stack.guard(async () => {
+    const whole = await chat(mock.url, chatBody(PROMPT));
+    const on = await readStream(`${mock.url}/v1/chat/completions`,
+      chatBody(PROMPT, { stream: true, stream_options: { include_usage: true } }), { 'x-mock-chunks': '3' });
+    const s = checkChatStream(on.text, { includeUsage: true });
+    assert.equal(s.pieces.length, 3, 'x-mock-chunks');
+    assert.deepEqual(s.usage, whole.json.usage);
+    const off = await readStream(`${mock.url}/v1/chat/completions`,
+      chatBody(PROMPT, { stream: true, stream_options: { include_usage: false } }));
+    checkChatStream(off.text, { includeUsage: false });
+  }));
+
+  it('splits multi-byte text without breaking characters, and never into more pieces than characters', stack.guard(async () => {
+    const text = 'héllo wörld — ☃ 😀 done';
+    const r = await readStream(`${mock.url}/v1/chat/completions`, chatBody(text, { stream: true }), { 'x-mock-chunks': '7' });
+    assert.equal(checkChatStream(r.text, { includeUsage: false }).content, text);
+    const few = await readStream(`${mock.url}/v1/chat/completions`, chatBody('ab', { stream: true }), { 'x-mock-chunks': '50' });
+    assert.equal(checkChatStream(few.text, { includeUsage: false }).pieces.length, 2);
+  }));
+
+  it('with a chunk delay, events arrive one by one', stack.guard(async () => {
+    const r = await readStream(`${mock.url}/v1/chat/completions`, chatBody(PROMPT, { stream: true }),
+      { 'x-mock-chunks': '3', 'x-mock-chunk-delay-ms': '200' });
+    checkChatStream(r.text, { includeUsage: false });
+    // role + 3 pieces + finish + [DONE]: each read holds exactly one event.
+    assert.equal(r.reads.length, 6, `reads: ${JSON.stringify(r.reads)}`);
+    for (const piece of r.reads) assert.equal(sseData(piece).length, 1, `one event per read: ${JSON.stringify(piece)}`);
+  }));
+
+  it('x-mock-first-byte-ms holds the head back without holding up other requests', stack.guard(async () => {
+    const before = (await mockApi(mock.url).stats()).delayed;
+    let headAt = 0;
+    const slow = fetch(`${mock.url}/v1/chat/completions`, {
+      method: 'POST', headers: { 'x-mock-first-byte-ms': '1500' }, body: JSON.stringify(chatBody('slow head', { stream: true })),
+    }).then((res) => { headAt = Date.now(); return res; });
+    const fast = await chat(mock.url, chatBody('fast'));
+    const fastAt = Date.now();
+    assert.equal(fast.json.choices[0].message.content, 'fast');
+    const res = await slow;
+    assert.ok(headAt >= fastAt, 'the fast answer came before the slow head');
+    assert.equal(checkChatStream(await res.text(), { includeUsage: false }).content, 'slow head');
+    assert.equal((await mockApi(mock.url).stats()).delayed, before + 1);
+  }));
+
+  it('x-mock-fail-after cuts the connection after N content chunks, without [DONE]', stack.guard(async () => {
+    const api = mockApi(mock.url);
+    const before = (await api.stats()).resets;
+    const r = await readStream(`${mock.url}/v1/chat/completions`, chatBody(PROMPT, { stream: true }), { 'x-mock-fail-after': '2' });
+    assert.ok(r.error, 'reading the body fails');
+    const data = sseData(r.text);
+    assert.equal(data.length, 3, `role chunk + 2 content chunks, got ${JSON.stringify(data)}`);
+    assert.ok(!r.text.includes('[DONE]'));
+    assert.equal((await api.stats()).resets, before + 1);
+    const rec = (await api.requests()).at(-1);
+    assert.equal(rec.client_closed, false, 'the mock cut it: not a client hang-up');
+    // The mock itself is fine.
+    assert.equal((await chat(mock.url, chatBody('after the cut'))).status, 200);
+  }));
+
+  it('records client_closed when the client leaves during a delay or mid-stream', stack.guard(async () => {
+    const api = mockApi(mock.url);
+    const find = async (id) => (await api.requests()).find((q) => q.headers['x-test-id'] === id);
+    // 1: gone while the answer waits on its latency timer.
+    const ac = new AbortController();
+    const p = fetch(`${mock.url}/v1/chat/completions`, {
+      method: 'POST', headers: { 'x-mock-latency-ms': '30000', 'x-test-id': 'cc-latency' }, body: JSON.stringify(chatBody('x')), signal: ac.signal,
+    }).catch((e) => e);
+    await waitFor(() => find('cc-latency'), { what: 'the request to be recorded' });
+    ac.abort();
+    await p;
+    await waitFor(async () => (await find('cc-latency')).client_closed === true, { what: 'client_closed after abort during latency' });
+    // 2: gone after the first event of a slow stream.
+    await readStream(`${mock.url}/v1/chat/completions`, chatBody(PROMPT, { stream: true }),
+      { 'x-mock-chunk-delay-ms': '30000', 'x-test-id': 'cc-stream' },
+      { onRead: async (out, reader) => { await reader.cancel(); return false; } });
+    await waitFor(async () => (await find('cc-stream')).client_closed === true, { what: 'client_closed after cancel mid-stream' });
+    // A request answered in full is not marked.
+    await chat(mock.url, chatBody('complete'), { 'x-test-id': 'cc-done' });
+    assert.equal((await find('cc-done')).client_closed, false);
+    assert.ok((await api.stats()).client_closed >= 2);
+  }));
+
+  it('answers a bad x-mock-* header with 400', stack.guard(async () => {
+    for (const h of ['x-mock-chunks', 'x-mock-chunk-delay-ms', 'x-mock-first-byte-ms', 'x-mock-fail-after']) {
+      assertOaiError(await chat(mock.url, chatBody('x', { stream: true }), { [h]: '-1' }), 400, h);
+    }
+  }));
+});
+
+describe('llmgw-mock legacy completions', () => {
+  it('answers text_completion whole and streamed, with the same text and usage', stack.guard(async () => {
+    const body = { model: 'gpt-3.5-turbo-instruct', prompt: ['first prompt', 'say this back'] };
+    const r = await http(`${mock.url}/v1/completions`, { method: 'POST', body });
+    assert.equal(r.status, 200, r.text);
+    assert.match(r.json.id, /^cmpl-mock-\d+$/);
+    assert.equal(r.json.object, 'text_completion');
+    assert.equal(r.json.model, 'gpt-3.5-turbo-instruct-mock');
+    assert.deepEqual(r.json.choices, [{ text: 'say this back', index: 0, logprobs: null, finish_reason: 'stop' }]);
+    assert.deepEqual(r.json.usage, { prompt_tokens: 5, completion_tokens: 3, total_tokens: 8 });
+    const s = await readStream(`${mock.url}/v1/completions`, { ...body, stream: true, stream_options: { include_usage: true } });
+    const data = sseData(s.text);
+    assert.equal(data.pop(), '[DONE]');
+    const chunks = data.map((d) => JSON.parse(d));
+    const usage = chunks.pop();
+    assert.deepEqual(usage.choices, []);
+    assert.deepEqual(usage.usage, r.json.usage);
+    const fin = chunks.pop();
+    assert.equal(fin.choices[0].finish_reason, 'stop');
+    assert.equal(chunks.map((c) => c.choices[0].text).join(''), 'say this back');
+    for (const c of chunks) assert.equal(c.object, 'text_completion');
+    assertOaiError(await http(`${mock.url}/v1/completions`, { method: 'POST', body: { model: 'm', prompt: 5 } }), 400, 'bad prompt');
+  }));
+});
+
+describe('llmgw-mock embeddings', () => {
+  const embed = (body, url = mock.url) => http(`${url}/v1/embeddings`, { method: 'POST', body });
+  const floats = (b64) => {
+    const b = Buffer.from(b64, 'base64');
+    return Array.from({ length: b.length / 4 }, (_, i) => b.readFloatLE(i * 4));
+  };
+
+  it('answers OpenAI\'s shape with deterministic unit vectors', stack.guard(async () => {
+    const r = await embed({ model: 'text-embedding-3-small', input: ['alpha beta', 'gamma', 'alpha beta'] });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.object, 'list');
+    assert.equal(r.json.model, 'text-embedding-3-small-mock');
+    assert.deepEqual(r.json.usage, { prompt_tokens: 5, total_tokens: 5 });
+    assert.deepEqual(r.json.data.map((d) => [d.object, d.index]), [['embedding', 0], ['embedding', 1], ['embedding', 2]]);
+    const [a, b, a2] = r.json.data.map((d) => d.embedding);
+    assert.equal(a.length, 8, 'dims 8 by default');
+    assert.deepEqual(a, a2, 'same text, same vector');
+    assert.notDeepEqual(a, b);
+    const norm = Math.sqrt(a.reduce((s, x) => s + x * x, 0));
+    assert.ok(Math.abs(norm - 1) < 1e-5, `unit length, got ${norm}`);
+    const one = await embed({ model: 'e', input: 'gamma', dimensions: 16 });
+    assert.equal(one.json.data.length, 1);
+    assert.equal(one.json.data[0].embedding.length, 16);
+  }));
+
+  it('base64 is float32 little-endian of exactly the float answer', stack.guard(async () => {
+    const f = await embed({ model: 'e', input: ['one two', 'three'], encoding_format: 'float' });
+    const b = await embed({ model: 'e', input: ['one two', 'three'], encoding_format: 'base64' });
+    assert.equal(b.status, 200, b.text);
+    for (let i = 0; i < 2; i++) {
+      assert.equal(typeof b.json.data[i].embedding, 'string');
+      assert.deepEqual(floats(b.json.data[i].embedding), f.json.data[i].embedding);
+    }
+  }));
+
+  it('rejects bad input, encoding_format and dimensions with 400', stack.guard(async () => {
+    assertOaiError(await embed({ model: 'e', input: 5 }), 400, 'input 5');
+    assertOaiError(await embed({ model: 'e', input: [] }), 400, 'empty input');
+    assertOaiError(await embed({ model: 'e', input: ['a', 1] }), 400, 'input with a number');
+    assertOaiError(await embed({ model: 'e', input: 'a', encoding_format: 'hex' }), 400, 'encoding_format');
+    assertOaiError(await embed({ model: 'e', input: 'a', dimensions: 0 }), 400, 'dimensions');
+    assertOaiError(await embed({ input: 'a' }), 400, 'no model');
+  }));
+});
+
+describe('llmgw-mock HTTP/1.1 framing', () => {
+  /** Sends raw bytes, collects everything until the server closes. */
+  const raw = (port, bytes) => new Promise((resolve, reject) => {
+    const sock = net.connect(port, '127.0.0.1');
+    let got = '';
+    sock.setTimeout(10000, () => sock.destroy(new Error('timeout')));
+    sock.on('data', (d) => { got += d.toString('utf8'); });
+    sock.on('end', () => resolve(got));
+    sock.on('error', reject);
+    sock.end(bytes);
+  });
+
+  it('reads chunked bodies and answers pipelined requests in order, closing on Connection: close', stack.guard(async () => {
+    const body = JSON.stringify(chatBody('chunked body works'));
+    const chunked = `${body.slice(0, 10).length.toString(16)}\r\n${body.slice(0, 10)}\r\n${(body.length - 10).toString(16)}\r\n${body.slice(10)}\r\n0\r\n\r\n`;
+    const got = await raw(mock.port,
+      `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n${chunked}` +
+      'GET /v1/models HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    const heads = [...got.matchAll(/HTTP\/1\.1 (\d+) /g)].map((m) => m[1]);
+    assert.deepEqual(heads, ['200', '200'], got);
+    assert.ok(got.indexOf('chunked body works') < got.indexOf('"object":"list"'), 'answers in request order');
+    assert.match(got, /Connection: close/);
+  }));
+
+  it('answers a malformed request 400 and closes', stack.guard(async () => {
+    const got = await raw(mock.port, 'THIS IS NOT HTTP\r\n\r\n');
+    assert.match(got, /^HTTP\/1\.1 400 /);
+    assert.ok((await chat(mock.url, chatBody('still fine'))).status === 200);
+  }));
+});
+
+/** One HTTP/2 request on session: {status, headers, text, error}. */
+function h2req(session, { method = 'GET', path, headers = {}, body, onData } = {}) {
+  return new Promise((resolve) => {
+    const st = session.request({ ':method': method, ':path': path, 'content-type': 'application/json', ...headers });
+    const out = { status: 0, headers: {}, text: '', error: null, stream: st };
+    st.setEncoding('utf8');
+    st.on('response', (h) => { out.status = h[':status']; out.headers = h; });
+    st.on('data', (d) => { out.text += d; if (onData) onData(out, st); });
+    st.on('end', () => resolve(out));
+    st.on('close', () => resolve(out));
+    st.on('error', (e) => { out.error = e; resolve(out); });
+    st.end(body !== undefined ? JSON.stringify(body) : undefined);
+  });
+}
+
+function h2connect(url, opts = {}) {
+  return new Promise((resolve, reject) => {
+    const s = http2.connect(url, opts);
+    s.once('connect', () => resolve(s));
+    s.once('error', reject);
+  });
+}
+
+describe('llmgw-mock TLS and HTTP/2', () => {
+  it('serves HTTPS with the test CA, and a client trusting another CA refuses it', stack.guard(async () => {
+    const r = await httpsGet(`${tlsMock.url}/v1/models`, ca.caPem);
+    assert.equal(r.status, 200);
+    assert.equal(JSON.parse(r.text).object, 'list');
+    await assert.rejects(httpsGet(`${tlsMock.url}/v1/models`, ca.wrongCaPem), /self[- ]signed|unable to verify|certificate/i);
+    const recs = JSON.parse((await httpsGet(`${tlsMock.url}/_mock/requests`, ca.caPem)).text);
+    assert.equal(recs.at(-1).tls, true);
+    assert.equal(recs.at(-1).http_version, '1.1');
+  }));
+
+  it('ALPN picks h2 when offered (http/1.1 with --no-h2)', stack.guard(async () => {
+    const alpn = (port) => new Promise((resolve, reject) => {
+      const s = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca: ca.caPem, ALPNProtocols: ['h2', 'http/1.1'] }, () => {
+        resolve(s.alpnProtocol);
+        s.end();
+      });
+      s.on('error', reject);
+    });
+    assert.equal(await alpn(tlsMock.port), 'h2');
+    assert.equal(await alpn(h1OnlyMock.port), 'http/1.1');
+  }));
+
+  it('speaks HTTP/2 over TLS: whole answers, SSE streams, embeddings, and many streams on one session', stack.guard(async () => {
+    const s = await h2connect(tlsMock.url, { ca: ca.caPem });
+    try {
+      const whole = await h2req(s, { method: 'POST', path: '/v1/chat/completions', body: chatBody(PROMPT) });
+      assert.equal(whole.status, 200, whole.text);
+      const answer = JSON.parse(whole.text).choices[0].message.content;
+      const st = await h2req(s, { method: 'POST', path: '/v1/chat/completions', body: chatBody(PROMPT, { stream: true, stream_options: { include_usage: true } }) });
+      assert.equal(st.status, 200);
+      assert.match(st.headers['content-type'], /^text\/event-stream/);
+      assert.equal(checkChatStream(st.text, { includeUsage: true }).content, answer);
+      const e = await h2req(s, { method: 'POST', path: '/v1/embeddings', body: { model: 'e', input: 'x', encoding_format: 'base64' } });
+      assert.equal(typeof JSON.parse(e.text).data[0].embedding, 'string');
+      const many = await Promise.all(Array.from({ length: 20 }, (_, i) =>
+        h2req(s, { method: 'POST', path: '/v1/chat/completions', body: chatBody(`n${i}`), headers: { 'x-mock-latency-ms': String(50 * (i % 3)) } })));
+      many.forEach((m, i) => assert.equal(JSON.parse(m.text).choices[0].message.content, `n${i}`));
+      const recs = JSON.parse((await h2req(s, { path: '/_mock/requests' })).text);
+      const last = recs.at(-1);
+      assert.equal(last.http_version, '2');
+      assert.equal(last.tls, true);
+      assert.equal(last.headers.host, `localhost:${tlsMock.port}`, ':authority is recorded as host');
+    } finally {
+      s.close();
+    }
+  }));
+
+  it('on HTTP/2, fail-after resets the stream (not the session) and a cancelled stream is client_closed', stack.guard(async () => {
+    const s = await h2connect(tlsMock.url, { ca: ca.caPem });
+    try {
+      const cut = await h2req(s, { method: 'POST', path: '/v1/chat/completions', body: chatBody(PROMPT, { stream: true }), headers: { 'x-mock-fail-after': '1' } });
+      assert.ok(cut.error, 'the stream ends in an error');
+      assert.equal(cut.stream.rstCode, http2.constants.NGHTTP2_INTERNAL_ERROR);
+      assert.equal(sseData(cut.text).length, 2, `role chunk + 1 content chunk before the reset: ${cut.text}`);
+      assert.equal((await h2req(s, { path: '/v1/models' })).status, 200, 'the session still works');
+      const st = s.request({ ':method': 'POST', ':path': '/v1/chat/completions', 'content-type': 'application/json',
+        'x-mock-latency-ms': '30000', 'x-test-id': 'h2-cancel' });
+      st.on('error', () => { /* the cancel below */ });
+      const closed = new Promise((r) => st.on('close', r));
+      st.end(JSON.stringify(chatBody('x')));
+      const find = async () => JSON.parse((await h2req(s, { path: '/_mock/requests' })).text).find((q) => q.headers['x-test-id'] === 'h2-cancel');
+      await waitFor(find, { what: 'the h2 request to be recorded' });
+      st.close(http2.constants.NGHTTP2_CANCEL);
+      await closed;
+      await waitFor(async () => (await find()).client_closed === true, { what: 'client_closed after RST_STREAM(CANCEL)' });
+    } finally {
+      s.close();
+    }
+  }));
+
+  it('--h2c accepts HTTP/2 prior knowledge and still serves HTTP/1.1 on the same port', stack.guard(async () => {
+    const s = await h2connect(h2cMock.url);
+    try {
+      const st = await h2req(s, { method: 'POST', path: '/v1/chat/completions', body: chatBody(PROMPT, { stream: true }) });
+      assert.equal(st.status, 200);
+      assert.equal(checkChatStream(st.text, { includeUsage: false }).pieces.length, 3, '--chunks 3');
+    } finally {
+      s.close();
+    }
+    const r = await chat(h2cMock.url, chatBody('over http/1.1'));
+    assert.equal(r.json.choices[0].message.content, 'over http/1.1');
+    const recs = await mockApi(h2cMock.url).requests();
+    assert.deepEqual(recs.map((q) => [q.http_version, q.tls]), [['2', false], ['1.1', false]]);
   }));
 });
 

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Types shared by the llmgw-mock modules: the process context built in
- * mock_main.c and the per-request fault plan every handler receives.
+ * mock_main.c, the per-request fault plan every handler receives, the
+ * transport-neutral request (filled by the HTTP/1.1 or HTTP/2 connection
+ * that received it) and the small bases connections and requests embed.
  *
  * llmgw-mock is a test double for an LLM provider. Tests drive it with
  * command-line defaults and per-request headers (x-mock-*), then read back
@@ -11,47 +13,137 @@
 #ifndef LLMGW_TESTS_MOCK_T_H
 #define LLMGW_TESTS_MOCK_T_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+
 struct event_base;
-struct evhttp;
+struct event;
+struct evbuffer;
+struct evconnlistener;
 struct mock_reqlog;
-struct mock_pending;
+struct mock_req;
+struct ssl_ctx_st;
 
 /* Command-line defaults; a request header overrides each one. */
 struct mock_opts {
 	char listen_host[256];
 	uint16_t listen_port;
-	int latency_ms;	     /* --latency-ms: delay before every /v1 answer */
-	int status;	     /* --status: answer every /v1 request with this status (0 = normal) */
-	const char *content; /* --content: fixed assistant text (NULL = echo the last user message) */
+	int latency_ms;	      /* --latency-ms: delay before every /v1 answer */
+	int status;	      /* --status: answer every /v1 request with this status (0 = normal) */
+	const char *content;  /* --content: fixed assistant text (NULL = echo the last user message) */
+	int chunks;	      /* --chunks: content pieces of a streamed answer (default 5) */
+	int chunk_delay_ms;   /* --chunk-delay-ms: pause between stream events (default 0) */
+	const char *tls_cert; /* --tls-cert: PEM chain; with tls_key the listener speaks HTTPS */
+	const char *tls_key;  /* --tls-key: PEM private key */
+	bool h2c;	      /* --h2c: accept HTTP/2 prior knowledge on the plain listener */
+	bool no_h2;	      /* --no-h2: TLS ALPN offers http/1.1 only */
 };
 
 /* Counters served by GET /_mock/stats. Reset by POST /_mock/reset. */
 struct mock_stats {
 	uint64_t requests;	   /* every request outside /_mock/ */
-	uint64_t chat_completions; /* successful chat answers */
+	uint64_t chat_completions; /* successful chat answers (streamed or not) */
 	uint64_t models;	   /* GET /v1/models answers */
 	uint64_t injected_errors;  /* answers shaped by --status / x-mock-status */
 	uint64_t bad_requests;	   /* 400/404/405 produced by the mock's own validation */
-	uint64_t delayed;	   /* answers that waited on a latency timer */
+	uint64_t delayed;	   /* answers that waited on a latency / first-byte timer */
+	uint64_t streams;	   /* SSE answers started */
+	uint64_t completions;	   /* successful legacy /v1/completions answers */
+	uint64_t embeddings;	   /* successful /v1/embeddings answers */
+	uint64_t client_closed;	   /* requests whose client left before the answer was complete */
+	uint64_t resets;	   /* streams cut on purpose by x-mock-fail-after */
+};
+
+/*
+ * Something freed later, from its own loop iteration (mock_conn_defer_free):
+ * nothing is ever freed inside its own callback or under a caller that may
+ * still touch it.
+ */
+struct mock_reap {
+	struct mock_reap *next;
+	void (*free)(struct mock_reap *self);
+};
+
+/* A live client connection (sniffing, HTTP/1.1 or HTTP/2), listed for shutdown. */
+struct mock_conn {
+	struct mock_reap reap;
+	struct mock_conn *next;
+	struct mock_conn **pprev;
+	/* Drops the connection at once (shutdown); must end with mock_conn_defer_free. */
+	void (*close)(struct mock_conn *self);
 };
 
 /* The process context: the only mutable state, owned by main(). */
 struct mock {
 	struct mock_opts opts;
 	struct event_base *base;
-	struct evhttp *http;
+	struct evconnlistener *listener;
+	struct ssl_ctx_st *tls; /* SSL_CTX for --tls-cert, else NULL */
 	struct mock_reqlog *reqlog;
-	struct mock_pending *pending; /* replies waiting on a latency timer (list head) */
+	struct mock_conn *conns;     /* every open connection */
+	struct mock_reap *graveyard; /* waiting for the reaper event */
+	struct event *reaper;
 	struct mock_stats stats;
 	uint64_t next_id; /* for chatcmpl-mock-<n> */
+	/* Called by the transports for every complete request (mock_main.c's router). */
+	void (*handle)(struct mock *m, struct mock_req *r);
 };
 
 /* What the caller asked the mock to do to this one request. */
 struct mock_fault {
-	int status;	/* non-zero and not 200: answer with this status and an OpenAI error */
-	int latency_ms; /* delay the answer by this much (0 = at once) */
+	int status;	   /* non-zero and not 200: answer with this status and an OpenAI error */
+	int latency_ms;	   /* delay the answer by this much (0 = at once) */
+	int first_byte_ms; /* x-mock-first-byte-ms: more delay before the response head */
+	int chunks;	   /* content pieces of a streamed answer */
+	int chunk_delay_ms;
+	int fail_after; /* cut a stream after this many content chunks; -1 = never */
+};
+
+/*
+ * The transport under one request. Every call is made only while the
+ * request is attached (mock_req.c checks); head() sends status and the
+ * request's out_headers, with Content-Length len (len >= 0) or as a stream
+ * (len < 0: chunked on HTTP/1.1, DATA frames on HTTP/2).
+ */
+struct mock_req_ops {
+	int (*head)(struct mock_req *r, int status, long len);
+	int (*body)(struct mock_req *r, const void *p, size_t n);
+	void (*end)(struct mock_req *r);
+	/* Abrupt end: TCP RST on HTTP/1.1, RST_STREAM on HTTP/2. */
+	void (*reset)(struct mock_req *r);
+};
+
+/*
+ * One request, from the transport that parsed it to the handler that
+ * answers it. The transport owns it and lets go with mock_req_detach();
+ * async work (timers, a stream in progress) hangs off it, so detaching
+ * cancels everything and there is never a dangling handler.
+ */
+struct mock_req {
+	struct mock_reap reap;
+	struct mock *m;
+	const struct mock_req_ops *ops; /* NULL once detached */
+	void *conn;			/* the transport's handle */
+	char method[16];
+	char *target; /* request target as sent, query included (owned) */
+	char *path;   /* target up to '?' (owned) */
+	struct evkeyvalq in_headers;
+	struct evkeyvalq out_headers; /* added by handlers, sent by head() */
+	struct evbuffer *body;
+	const char *http_version; /* "1.0", "1.1" or "2" */
+	bool tls;
+	bool recorded;	/* counted and logged: a client leaving now is worth recording */
+	bool head_sent; /* response started */
+	bool done;	/* response complete (end() called) */
+	json_t *logent; /* this request's /_mock/requests entry (a reference), or NULL */
+	struct event *timer;
+	void (*timer_cb)(struct mock_req *r);
+	void *job; /* handler state for a delayed or streamed answer */
+	void (*job_free)(void *job);
 };
 
 #endif

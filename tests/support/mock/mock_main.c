@@ -3,13 +3,16 @@
  * llmgw-mock: a mock LLM provider for tests and demos.
  *
  *   llmgw-mock --listen 127.0.0.1:PORT [--latency-ms N] [--status N] [--content TEXT]
+ *              [--chunks N] [--chunk-delay-ms N] [--tls-cert PEM --tls-key PEM [--no-h2]] [--h2c]
  *
  * This file owns the process: options, the event loop, the route table and
  * the control endpoints under /_mock/ (requests, stats, reset). Every
  * request outside /_mock/ is recorded first, then its fault plan is worked
- * out (x-mock-status / x-mock-latency-ms headers over the command-line
- * defaults), then it goes to the wire-format handler for its path. Control
- * requests are never recorded, so reading the log does not change it.
+ * out (x-mock-* headers over the command-line defaults), then it goes to
+ * the wire-format handler for its path. Control requests are never
+ * recorded, so reading the log does not change it. Connections and wire
+ * protocols (HTTP/1.1, HTTP/2, TLS) live in mock_conn / mock_h1 / mock_h2;
+ * handlers see only struct mock_req.
  */
 #include <errno.h>
 #include <signal.h>
@@ -17,35 +20,43 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <event2/buffer.h>
 #include <event2/event.h>
-#include <event2/http.h>
 #include <jansson.h>
+#include <openssl/ssl.h>
 
 #include "common/log.h"
 #include "tests/support/mock/mock-t.h"
+#include "tests/support/mock/mock_conn.h"
+#include "tests/support/mock/mock_embed.h"
 #include "tests/support/mock/mock_openai.h"
 #include "tests/support/mock/mock_reply.h"
+#include "tests/support/mock/mock_req.h"
 #include "tests/support/mock/mock_reqlog.h"
+#include "tests/support/mock/mock_tls.h"
 
-#define MOCK_MAX_BODY (16 * 1024 * 1024)
 #define MOCK_MAX_LATENCY_MS (10 * 60 * 1000)
+#define MOCK_MAX_CHUNKS 100000
 
-/* Wire-format endpoints. Anthropic (/v1/messages), Gemini and embeddings slot in here. */
+/* Wire-format endpoints. Anthropic (/v1/messages) and Gemini slot in here. */
 static const struct route {
 	const char *path;
-	enum evhttp_cmd_type method;
+	const char *method;
 	mock_handler_cb cb;
 } routes[] = {
-    {"/v1/chat/completions", EVHTTP_REQ_POST, mock_openai_chat},
-    {"/v1/models", EVHTTP_REQ_GET, mock_openai_models},
+    {"/v1/chat/completions", "POST", mock_openai_chat},
+    {"/v1/completions", "POST", mock_openai_completions},
+    {"/v1/embeddings", "POST", mock_embed_handle},
+    {"/v1/models", "GET", mock_openai_models},
 };
 
 static void usage(FILE *f)
 {
 	fputs("usage: llmgw-mock --listen HOST:PORT [--latency-ms N] [--status N] [--content TEXT]\n"
-	      "  Mock OpenAI-compatible provider. Per-request headers: x-mock-latency-ms, x-mock-status,\n"
-	      "  x-mock-retry-after. Control: GET /_mock/requests, GET /_mock/stats, POST /_mock/reset.\n",
+	      "                  [--chunks N] [--chunk-delay-ms N] [--tls-cert PEM --tls-key PEM [--no-h2]] [--h2c]\n"
+	      "  Mock OpenAI-compatible provider (HTTP/1.1; HTTPS with ALPN h2/http1.1 given a cert; --h2c adds\n"
+	      "  cleartext HTTP/2 prior knowledge). Per-request headers: x-mock-latency-ms, x-mock-status,\n"
+	      "  x-mock-retry-after, x-mock-chunks, x-mock-chunk-delay-ms, x-mock-first-byte-ms, x-mock-fail-after.\n"
+	      "  Control: GET /_mock/requests, GET /_mock/stats, POST /_mock/reset.\n",
 	      f);
 }
 
@@ -74,28 +85,49 @@ static int parse_listen(const char *s, struct mock_opts *o)
 	return 0;
 }
 
+/* One "--name VALUE" option; 0 if it was one of ours and valid. */
+static int parse_opt(const char *a, const char *v, struct mock_opts *o)
+{
+	if (strcmp(a, "--listen") == 0)
+		return parse_listen(v, o);
+	if (strcmp(a, "--latency-ms") == 0)
+		return parse_int(v, 0, MOCK_MAX_LATENCY_MS, &o->latency_ms);
+	if (strcmp(a, "--status") == 0)
+		return parse_int(v, 100, 599, &o->status);
+	if (strcmp(a, "--chunks") == 0)
+		return parse_int(v, 1, MOCK_MAX_CHUNKS, &o->chunks);
+	if (strcmp(a, "--chunk-delay-ms") == 0)
+		return parse_int(v, 0, MOCK_MAX_LATENCY_MS, &o->chunk_delay_ms);
+	if (strcmp(a, "--content") == 0)
+		o->content = v;
+	else if (strcmp(a, "--tls-cert") == 0)
+		o->tls_cert = v;
+	else if (strcmp(a, "--tls-key") == 0)
+		o->tls_key = v;
+	else
+		return -1;
+	return 0;
+}
+
 static int parse_args(int argc, char **argv, struct mock_opts *o)
 {
+	o->chunks = 5;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
 			usage(stdout);
 			exit(0);
 		}
-		if (v == NULL)
-			goto bad;
-		if (strcmp(a, "--listen") == 0 && parse_listen(v, o) == 0)
+		if (strcmp(a, "--h2c") == 0)
+			o->h2c = true;
+		else if (strcmp(a, "--no-h2") == 0)
+			o->no_h2 = true;
+		else if (v != NULL && parse_opt(a, v, o) == 0)
 			i++;
-		else if (strcmp(a, "--latency-ms") == 0 && parse_int(v, 0, MOCK_MAX_LATENCY_MS, &o->latency_ms) == 0)
-			i++;
-		else if (strcmp(a, "--status") == 0 && parse_int(v, 100, 599, &o->status) == 0)
-			i++;
-		else if (strcmp(a, "--content") == 0)
-			o->content = argv[++i];
 		else
 			goto bad;
 	}
-	if (o->listen_host[0] == '\0')
+	if (o->listen_host[0] == '\0' || (o->tls_cert == NULL) != (o->tls_key == NULL))
 		goto bad;
 	return 0;
 bad:
@@ -103,97 +135,112 @@ bad:
 	return -1;
 }
 
-/* Works out the fault plan: headers win over the command line. -1 (answered 400) on a bad header. */
-static int fault_plan(struct mock *m, struct evhttp_request *req, struct mock_fault *f)
+/* Header h as an int in [min, max] into *out (unchanged when absent); -1 if present but bad. */
+static int header_int(struct mock_req *r, const char *h, long min, long max, int *out)
 {
-	struct evkeyvalq *h = evhttp_request_get_input_headers(req);
-	const char *st = evhttp_find_header(h, "x-mock-status");
-	const char *lat = evhttp_find_header(h, "x-mock-latency-ms");
-	const char *ra = evhttp_find_header(h, "x-mock-retry-after");
+	const char *v = mock_req_header(r, h);
+	return v == NULL ? 0 : parse_int(v, min, max, out);
+}
+
+/* Works out the fault plan: headers win over the command line. -1 (answered 400) on a bad header. */
+static int fault_plan(struct mock *m, struct mock_req *r, struct mock_fault *f)
+{
+	const char *ra = mock_req_header(r, "x-mock-retry-after");
 	f->status = m->opts.status;
 	f->latency_ms = m->opts.latency_ms;
-	if ((st != NULL && parse_int(st, 100, 599, &f->status) != 0) ||
-	    (lat != NULL && parse_int(lat, 0, MOCK_MAX_LATENCY_MS, &f->latency_ms) != 0)) {
+	f->first_byte_ms = 0;
+	f->chunks = m->opts.chunks;
+	f->chunk_delay_ms = m->opts.chunk_delay_ms;
+	f->fail_after = -1;
+	if (header_int(r, "x-mock-status", 100, 599, &f->status) != 0 ||
+	    header_int(r, "x-mock-latency-ms", 0, MOCK_MAX_LATENCY_MS, &f->latency_ms) != 0 ||
+	    header_int(r, "x-mock-first-byte-ms", 0, MOCK_MAX_LATENCY_MS, &f->first_byte_ms) != 0 ||
+	    header_int(r, "x-mock-chunks", 1, MOCK_MAX_CHUNKS, &f->chunks) != 0 ||
+	    header_int(r, "x-mock-chunk-delay-ms", 0, MOCK_MAX_LATENCY_MS, &f->chunk_delay_ms) != 0 ||
+	    header_int(r, "x-mock-fail-after", 0, MOCK_MAX_CHUNKS, &f->fail_after) != 0) {
 		m->stats.bad_requests++;
-		mock_reply_oai_error(m, req, 400, 0, "invalid_request_error", "mock_bad_header",
-				     "x-mock-status must be 100-599 and x-mock-latency-ms 0-%d", MOCK_MAX_LATENCY_MS);
+		mock_reply_oai_error(m, r, 400, 0, "invalid_request_error", "mock_bad_header",
+				     "x-mock-status must be 100-599, x-mock-chunks 1-%d, x-mock-fail-after 0-%d and "
+				     "x-mock-latency-ms, x-mock-first-byte-ms, x-mock-chunk-delay-ms 0-%d",
+				     MOCK_MAX_CHUNKS, MOCK_MAX_CHUNKS, MOCK_MAX_LATENCY_MS);
 		return -1;
 	}
 	if (ra != NULL)
-		evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", ra);
+		mock_req_add_header(r, "Retry-After", ra);
 	return 0;
 }
 
-static void serve_control(struct mock *m, struct evhttp_request *req, const char *path)
+static json_t *stats_json(const struct mock_stats *s)
 {
-	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-	if (strcmp(path, "/_mock/requests") == 0 && cmd == EVHTTP_REQ_GET) {
-		mock_reply_json(m, req, 200, mock_reqlog_json(m->reqlog), 0);
-	} else if (strcmp(path, "/_mock/stats") == 0 && cmd == EVHTTP_REQ_GET) {
-		const struct mock_stats *s = &m->stats;
-		mock_reply_json(m, req, 200,
-				json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "requests", (json_int_t)s->requests,
-					  "chat_completions", (json_int_t)s->chat_completions, "models",
-					  (json_int_t)s->models, "injected_errors", (json_int_t)s->injected_errors,
-					  "bad_requests", (json_int_t)s->bad_requests, "delayed",
-					  (json_int_t)s->delayed),
-				0);
-	} else if (strcmp(path, "/_mock/reset") == 0 && cmd == EVHTTP_REQ_POST) {
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "requests", (json_int_t)s->requests,
+			 "chat_completions", (json_int_t)s->chat_completions, "models", (json_int_t)s->models,
+			 "injected_errors", (json_int_t)s->injected_errors, "bad_requests", (json_int_t)s->bad_requests,
+			 "delayed", (json_int_t)s->delayed, "streams", (json_int_t)s->streams, "completions",
+			 (json_int_t)s->completions, "embeddings", (json_int_t)s->embeddings, "client_closed",
+			 (json_int_t)s->client_closed, "resets", (json_int_t)s->resets);
+}
+
+static void serve_control(struct mock *m, struct mock_req *r)
+{
+	bool get = strcmp(r->method, "GET") == 0, post = strcmp(r->method, "POST") == 0;
+	if (strcmp(r->path, "/_mock/requests") == 0 && get) {
+		mock_reply_json(m, r, 200, mock_reqlog_json(m->reqlog), 0);
+	} else if (strcmp(r->path, "/_mock/stats") == 0 && get) {
+		mock_reply_json(m, r, 200, stats_json(&m->stats), 0);
+	} else if (strcmp(r->path, "/_mock/reset") == 0 && post) {
 		mock_reqlog_clear(m->reqlog);
 		memset(&m->stats, 0, sizeof(m->stats));
-		mock_reply_json(m, req, 200, json_pack("{s:b}", "ok", 1), 0);
+		mock_reply_json(m, r, 200, json_pack("{s:b}", "ok", 1), 0);
 	} else {
 		mock_reply_oai_error(
-		    m, req, 404, 0, "invalid_request_error", "unknown_url",
+		    m, r, 404, 0, "invalid_request_error", "unknown_url",
 		    "unknown control endpoint (GET /_mock/requests, GET /_mock/stats, POST /_mock/reset)");
 	}
 }
 
-static void dispatch(struct mock *m, struct evhttp_request *req, const char *path, const struct mock_fault *f)
+static void dispatch(struct mock *m, struct mock_req *r, const struct mock_fault *f)
 {
-	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-		if (strcmp(path, routes[i].path) != 0)
+		if (strcmp(r->path, routes[i].path) != 0)
 			continue;
-		if (cmd != routes[i].method) {
+		if (strcmp(r->method, routes[i].method) != 0) {
 			m->stats.bad_requests++;
-			mock_reply_oai_error(m, req, 405, f->latency_ms, "invalid_request_error", "method_not_allowed",
+			mock_reply_oai_error(m, r, 405, f->latency_ms, "invalid_request_error", "method_not_allowed",
 					     "method not allowed on %s", routes[i].path);
 			return;
 		}
-		routes[i].cb(m, req, f);
+		routes[i].cb(m, r, f);
 		return;
 	}
 	m->stats.bad_requests++;
-	mock_reply_oai_error(m, req, 404, f->latency_ms, "invalid_request_error", "unknown_url",
-			     "Unknown request URL: %s", path);
+	mock_reply_oai_error(m, r, 404, f->latency_ms, "invalid_request_error", "unknown_url",
+			     "Unknown request URL: %s", r->path);
 }
 
-static void on_request(struct evhttp_request *req, void *arg)
+/* The transports' entry point: one complete request. */
+static void on_request(struct mock *m, struct mock_req *r)
 {
-	struct mock *m = arg;
-	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-	const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
 	struct mock_fault f;
-	if (path == NULL || *path == '\0')
-		path = "/";
-	if (strncmp(path, "/_mock/", 7) == 0) {
-		serve_control(m, req, path);
+	if (strncmp(r->path, "/_mock/", 7) == 0) {
+		serve_control(m, r);
 		return;
 	}
 	m->stats.requests++;
-	if (mock_reqlog_add(m->reqlog, req) != 0)
-		log_msg(LOG_LVL_WARN, "reqlog_oom", "path=%s", path);
-	if (fault_plan(m, req, &f) != 0)
+	r->recorded = true;
+	r->logent = mock_reqlog_add(m->reqlog, r);
+	if (r->logent == NULL)
+		log_msg(LOG_LVL_WARN, "reqlog_oom", "path=%s", r->path);
+	if (fault_plan(m, r, &f) != 0)
 		return;
 	if (f.status != 0 && f.status != 200) {
 		m->stats.injected_errors++;
 		char code[32];
 		snprintf(code, sizeof(code), "mock_%d", f.status);
-		mock_reply_oai_error(m, req, f.status, f.latency_ms, "mock_error", code, "mock injected %d", f.status);
+		mock_reply_oai_error(m, r, f.status, f.latency_ms + f.first_byte_ms, "mock_error", code,
+				     "mock injected %d", f.status);
 		return;
 	}
-	dispatch(m, req, path, &f);
+	dispatch(m, r, &f);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -206,20 +253,24 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 
 static int setup(struct mock *m)
 {
+	struct err err = {0};
+	m->handle = on_request;
 	m->base = event_base_new();
-	m->http = m->base != NULL ? evhttp_new(m->base) : NULL;
 	m->reqlog = mock_reqlog_new();
-	if (m->http == NULL || m->reqlog == NULL) {
-		log_msg(LOG_LVL_ERROR, "init_failed", "what=event_base/evhttp/reqlog");
+	if (m->base == NULL || m->reqlog == NULL) {
+		log_msg(LOG_LVL_ERROR, "init_failed", "what=event_base/reqlog");
 		return -1;
 	}
-	evhttp_set_max_body_size(m->http, MOCK_MAX_BODY);
-	evhttp_set_timeout(m->http, 120);
-	evhttp_set_allowed_methods(m->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
-						EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
-	evhttp_set_gencb(m->http, on_request, m);
-	if (evhttp_bind_socket(m->http, m->opts.listen_host, m->opts.listen_port) != 0) {
-		log_msg(LOG_LVL_ERROR, "listen_failed", "addr=%s:%u", m->opts.listen_host, m->opts.listen_port);
+	if (m->opts.tls_cert != NULL) {
+		m->tls = mock_tls_ctx_new(m->opts.tls_cert, m->opts.tls_key, !m->opts.no_h2, &err);
+		if (m->tls == NULL) {
+			log_msg(LOG_LVL_ERROR, "tls_failed", "reason=\"%s\"", err.msg);
+			return -1;
+		}
+	}
+	if (mock_conn_listen(m, &err) != 0) {
+		log_msg(LOG_LVL_ERROR, "listen_failed", "addr=%s:%u reason=\"%s\"", m->opts.listen_host,
+			m->opts.listen_port, err.msg);
 		return -1;
 	}
 	return 0;
@@ -242,17 +293,18 @@ int main(int argc, char **argv)
 	for (int i = 0; i < 2; i++)
 		if (sigs[i] != NULL)
 			evsignal_add(sigs[i], NULL);
-	log_msg(LOG_LVL_INFO, "listening", "addr=%s:%u latency_ms=%d status=%d", m.opts.listen_host, m.opts.listen_port,
-		m.opts.latency_ms, m.opts.status);
+	log_msg(LOG_LVL_INFO, "listening", "addr=%s:%u latency_ms=%d status=%d tls=%d h2c=%d chunks=%d",
+		m.opts.listen_host, m.opts.listen_port, m.opts.latency_ms, m.opts.status, m.tls != NULL,
+		(int)m.opts.h2c, m.opts.chunks);
 	event_base_dispatch(m.base);
 	rc = 0;
 out:
-	mock_reply_cancel_all(&m);
+	if (m.base != NULL)
+		mock_conn_shutdown(&m);
 	for (int i = 0; i < 2; i++)
 		if (sigs[i] != NULL)
 			event_free(sigs[i]);
-	if (m.http != NULL)
-		evhttp_free(m.http);
+	SSL_CTX_free(m.tls);
 	mock_reqlog_free(m.reqlog);
 	if (m.base != NULL)
 		event_base_free(m.base);

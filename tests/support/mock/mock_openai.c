@@ -6,8 +6,15 @@
  * the request's model with "-mock" appended (so a test can tell the
  * provider's model from the client's), one choice with finish_reason
  * "stop", and usage computed by counting words, which is deterministic and
- * easy to predict from a test. Malformed input is answered in OpenAI's 400 shape so
- * the gateway's upstream-error mapping sees what a real provider sends.
+ * easy to predict from a test. With "stream": true the same answer goes
+ * out as chat.completion.chunk events exactly as OpenAI sends them: a
+ * first chunk with the role, the content in pieces, a chunk with
+ * finish_reason, then - only when stream_options.include_usage was asked
+ * for - a chunk with "choices": [] and the usage (every other chunk then
+ * has "usage": null), then [DONE]. The legacy /v1/completions works the
+ * same way with text_completion objects. Malformed input is answered in
+ * OpenAI's 400 shape so the gateway's upstream-error mapping sees what a
+ * real provider sends.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -15,15 +22,26 @@
 #include <string.h>
 #include <time.h>
 
-#include <event2/buffer.h>
-#include <event2/http.h>
-#include <jansson.h>
-
 #include "common/buf.h"
 #include "tests/support/mock/mock_openai.h"
 #include "tests/support/mock/mock_reply.h"
+#include "tests/support/mock/mock_req.h"
+#include "tests/support/mock/mock_sse.h"
 
 #define TEXT_MAX (8u * 1024 * 1024) /* bound on the concatenated message text */
+
+/* What every answer of one request shares, whole or streamed. */
+struct answer {
+	const char *object; /* "chat.completion(.chunk)" or "text_completion" */
+	char id[64];	    /* chatcmpl-mock-<n> / cmpl-mock-<n> */
+	char model[256];    /* request model + "-mock" */
+	json_int_t created;
+	const char *content; /* not owned */
+	size_t content_len;
+	size_t prompt_words;
+	bool chat;
+	bool include_usage; /* stream_options.include_usage */
+};
 
 size_t mock_openai_count_words(const char *s, size_t n)
 {
@@ -36,6 +54,12 @@ size_t mock_openai_count_words(const char *s, size_t n)
 		in_word = !sp;
 	}
 	return words;
+}
+
+json_t *mock_openai_usage(size_t prompt, size_t completion)
+{
+	return json_pack("{s:I, s:I, s:I}", "prompt_tokens", (json_int_t)prompt, "completion_tokens",
+			 (json_int_t)completion, "total_tokens", (json_int_t)(prompt + completion));
 }
 
 /*
@@ -92,34 +116,38 @@ fail:
 	return -1;
 }
 
-static json_t *chat_completion(struct mock *m, const char *model, const char *content, size_t content_len,
-			       size_t prompt_words)
+/* The legacy prompt: a string or an array of strings; the answer echoes the last one. */
+static int scan_prompt(const json_t *prompt, size_t *prompt_words, struct buf *last)
 {
-	char id[64], resp_model[256];
-	size_t completion_words = mock_openai_count_words(content, content_len);
-	snprintf(id, sizeof(id), "chatcmpl-mock-%llu", (unsigned long long)++m->next_id);
-	snprintf(resp_model, sizeof(resp_model), "%s-mock", model);
-	json_t *message = json_pack("{s:s, s:s%}", "role", "assistant", "content", content, content_len);
-	json_t *choice = json_pack("{s:i, s:o, s:s}", "index", 0, "message", message, "finish_reason", "stop");
-	json_t *usage =
-	    json_pack("{s:I, s:I, s:I}", "prompt_tokens", (json_int_t)prompt_words, "completion_tokens",
-		      (json_int_t)completion_words, "total_tokens", (json_int_t)(prompt_words + completion_words));
-	return json_pack("{s:s, s:s, s:I, s:s, s:[o], s:o}", "id", id, "object", "chat.completion", "created",
-			 (json_int_t)time(NULL), "model", resp_model, "choices", choice, "usage", usage);
+	size_t i;
+	const json_t *p;
+	*prompt_words = 0;
+	if (json_is_string(prompt)) {
+		*prompt_words = mock_openai_count_words(json_string_value(prompt), json_string_length(prompt));
+		return buf_append(last, json_string_value(prompt), json_string_length(prompt));
+	}
+	json_array_foreach(prompt, i, p)
+	{
+		if (!json_is_string(p))
+			return -1;
+		*prompt_words += mock_openai_count_words(json_string_value(p), json_string_length(p));
+		buf_reset(last);
+		if (buf_append(last, json_string_value(p), json_string_length(p)) != 0)
+			return -1;
+	}
+	return 0;
 }
 
-/* Parses and checks the request; on a problem answers 400 itself and returns NULL. */
-static json_t *parse_chat(struct mock *m, struct evhttp_request *req, const struct mock_fault *f)
+json_t *mock_openai_parse(struct mock *m, struct mock_req *r, const struct mock_fault *f)
 {
-	struct evbuffer *in = evhttp_request_get_input_buffer(req);
-	size_t len = evbuffer_get_length(in);
-	const char *p = (const char *)evbuffer_pullup(in, (ev_ssize_t)len);
+	size_t len;
+	const char *p = mock_req_body(r, &len);
 	json_error_t je;
 	json_t *root = json_loadb(p != NULL ? p : "", p != NULL ? len : 0, 0, &je);
 	const char *problem = NULL;
 	if (root == NULL) {
 		m->stats.bad_requests++;
-		mock_reply_oai_error(m, req, 400, f->latency_ms, "invalid_request_error", "invalid_json",
+		mock_reply_oai_error(m, r, 400, f->latency_ms, "invalid_request_error", "invalid_json",
 				     "We could not parse the JSON body of your request: %s (line %d, column %d)",
 				     je.text, je.line, je.column);
 		return NULL;
@@ -128,59 +156,183 @@ static json_t *parse_chat(struct mock *m, struct evhttp_request *req, const stru
 		problem = "the request body must be a JSON object";
 	else if (!json_is_string(json_object_get(root, "model")))
 		problem = "you must provide a model parameter";
-	else if (!json_is_array(json_object_get(root, "messages")))
-		problem = "'messages' is a required property and must be an array";
-	else if (json_is_true(json_object_get(root, "stream")))
-		problem = "stream: true is not implemented by llmgw-mock yet";
 	if (problem != NULL) {
 		m->stats.bad_requests++;
-		mock_reply_oai_error(m, req, 400, f->latency_ms, "invalid_request_error", NULL, "%s", problem);
+		mock_reply_oai_error(m, r, 400, f->latency_ms, "invalid_request_error", NULL, "%s", problem);
 		json_decref(root);
 		return NULL;
 	}
 	return root;
 }
 
-void mock_openai_chat(struct mock *m, struct evhttp_request *req, const struct mock_fault *f)
+static void answer_init(struct mock *m, struct answer *a, const json_t *root, bool chat)
 {
-	json_t *root = parse_chat(m, req, f);
+	const json_t *so = json_object_get(root, "stream_options");
+	a->chat = chat;
+	a->object = chat ? "chat.completion" : "text_completion";
+	a->created = (json_int_t)time(NULL);
+	a->include_usage = json_is_true(json_object_get(so, "include_usage"));
+	snprintf(a->id, sizeof(a->id), "%s-mock-%llu", chat ? "chatcmpl" : "cmpl", (unsigned long long)++m->next_id);
+	snprintf(a->model, sizeof(a->model), "%s-mock", json_string_value(json_object_get(root, "model")));
+}
+
+/*
+ * One choice: a whole answer's message (whole), else a stream delta (with
+ * the role when role is set; text NULL = an empty delta), or for legacy
+ * completions the text.
+ */
+static json_t *choice(const struct answer *a, bool whole, bool role, const char *text, size_t len, const char *finish)
+{
+	json_t *fin = finish != NULL ? json_string(finish) : json_null();
+	if (!a->chat)
+		return json_pack("{s:s%, s:i, s:n, s:o}", "text", text != NULL ? text : "", text != NULL ? len : 0,
+				 "index", 0, "logprobs", "finish_reason", fin);
+	json_t *msg = json_object();
+	if (whole || role)
+		json_object_set_new(msg, "role", json_string("assistant"));
+	if (text != NULL)
+		json_object_set_new(msg, "content", json_stringn(text, len));
+	return json_pack("{s:i, s:o, s:n, s:o}", "index", 0, whole ? "message" : "delta", msg, "logprobs",
+			 "finish_reason", fin);
+}
+
+/* A stream chunk around one choice (NULL = "choices": [] with usage). */
+static json_t *chunk(const struct answer *a, json_t *ch, json_t *usage)
+{
+	json_t *v = json_pack("{s:s, s:s, s:I, s:s, s:[]}", "id", a->id, "object",
+			      a->chat ? "chat.completion.chunk" : "text_completion", "created", a->created, "model",
+			      a->model, "choices");
+	if (v == NULL) {
+		json_decref(ch);
+		json_decref(usage);
+		return NULL;
+	}
+	if (ch != NULL)
+		json_array_append_new(json_object_get(v, "choices"), ch);
+	if (usage != NULL)
+		json_object_set_new(v, "usage", usage);
+	else if (a->include_usage)
+		json_object_set_new(v, "usage", json_null());
+	return v;
+}
+
+static void answer_whole(struct mock *m, struct mock_req *r, const struct mock_fault *f, const struct answer *a)
+{
+	size_t completion = mock_openai_count_words(a->content, a->content_len);
+	json_t *resp =
+	    json_pack("{s:s, s:s, s:I, s:s, s:[o], s:o}", "id", a->id, "object", a->object, "created", a->created,
+		      "model", a->model, "choices", choice(a, true, false, a->content, a->content_len, "stop"), "usage",
+		      mock_openai_usage(a->prompt_words, completion));
+	mock_reply_json(m, r, 200, resp, f->latency_ms + f->first_byte_ms);
+}
+
+static void answer_stream(struct mock *m, struct mock_req *r, const struct mock_fault *f, const struct answer *a)
+{
+	struct mock_sse *s = mock_sse_new();
+	size_t *cuts = calloc((size_t)f->chunks + 1, sizeof(*cuts));
+	int rc = s != NULL && cuts != NULL ? 0 : -1;
+	size_t pieces = rc == 0 ? mock_sse_split(a->content, a->content_len, (size_t)f->chunks, cuts) : 0;
+	if (rc == 0 && a->chat)
+		rc = mock_sse_add_json(s, chunk(a, choice(a, false, true, "", 0, NULL), NULL));
+	for (size_t i = 0; rc == 0 && i < pieces; i++)
+		rc = mock_sse_add_json(
+		    s, chunk(a, choice(a, false, false, a->content + cuts[i], cuts[i + 1] - cuts[i], NULL), NULL));
+	if (rc == 0)
+		rc = mock_sse_add_json(s, chunk(a, choice(a, false, false, a->chat ? NULL : "", 0, "stop"), NULL));
+	if (rc == 0 && a->include_usage)
+		rc = mock_sse_add_json(
+		    s, chunk(a, NULL,
+			     mock_openai_usage(a->prompt_words, mock_openai_count_words(a->content, a->content_len))));
+	if (rc == 0)
+		rc = mock_sse_add_done(s);
+	free(cuts);
+	if (rc != 0) {
+		mock_sse_free(s);
+		mock_reply_oai_error(m, r, 500, 0, "server_error", NULL, "mock out of memory");
+		return;
+	}
+	/* fail-after counts content chunks; the chat role chunk comes before them. */
+	int cut = -1;
+	if (f->fail_after >= 0)
+		cut = (a->chat ? 1 : 0) + (f->fail_after < (int)pieces ? f->fail_after : (int)pieces);
+	mock_sse_play(m, r, s, f->latency_ms + f->first_byte_ms, f->chunk_delay_ms, cut);
+}
+
+/* Shared tail of chat and completions: the answer, whole or streamed. */
+static void answer(struct mock *m, struct mock_req *r, const struct mock_fault *f, struct answer *a, const json_t *root,
+		   const struct buf *echo)
+{
+	a->content = m->opts.content;
+	a->content_len = a->content != NULL ? strlen(a->content) : 0;
+	if (a->content == NULL) {
+		a->content = echo->data != NULL ? echo->data : "";
+		a->content_len = echo->len;
+	}
+	if (json_is_true(json_object_get(root, "stream")))
+		answer_stream(m, r, f, a);
+	else
+		answer_whole(m, r, f, a);
+}
+
+void mock_openai_chat(struct mock *m, struct mock_req *r, const struct mock_fault *f)
+{
+	json_t *root = mock_openai_parse(m, r, f);
 	if (root == NULL)
 		return;
-	size_t prompt_words = 0;
+	struct answer a = {0};
 	struct buf last_user;
 	buf_init(&last_user, TEXT_MAX);
-	if (scan_messages(json_object_get(root, "messages"), &prompt_words, &last_user) != 0) {
+	if (!json_is_array(json_object_get(root, "messages"))) {
 		m->stats.bad_requests++;
-		mock_reply_oai_error(m, req, 400, f->latency_ms, "invalid_request_error", "context_length_exceeded",
+		mock_reply_oai_error(m, r, 400, f->latency_ms, "invalid_request_error", NULL,
+				     "'messages' is a required property and must be an array");
+		goto out;
+	}
+	if (scan_messages(json_object_get(root, "messages"), &a.prompt_words, &last_user) != 0) {
+		m->stats.bad_requests++;
+		mock_reply_oai_error(m, r, 400, f->latency_ms, "invalid_request_error", "context_length_exceeded",
 				     "messages are longer than the mock's %u-byte limit", TEXT_MAX);
 		goto out;
 	}
-	const char *content = m->opts.content;
-	size_t content_len = content != NULL ? strlen(content) : 0;
-	if (content == NULL) {
-		content = last_user.data != NULL ? last_user.data : "";
-		content_len = last_user.len;
-	}
-	json_t *resp =
-	    chat_completion(m, json_string_value(json_object_get(root, "model")), content, content_len, prompt_words);
-	if (resp == NULL) {
-		evhttp_send_error(req, 500, "mock out of memory");
-		goto out;
-	}
+	answer_init(m, &a, root, true);
 	m->stats.chat_completions++;
-	mock_reply_json(m, req, 200, resp, f->latency_ms);
+	answer(m, r, f, &a, root, &last_user);
 out:
 	buf_fini(&last_user);
 	json_decref(root);
 }
 
-void mock_openai_models(struct mock *m, struct evhttp_request *req, const struct mock_fault *f)
+void mock_openai_completions(struct mock *m, struct mock_req *r, const struct mock_fault *f)
 {
-	static const char *const ids[] = {"gpt-4o-mini", "gpt-4o", "mock-model"};
+	json_t *root = mock_openai_parse(m, r, f);
+	if (root == NULL)
+		return;
+	struct answer a = {0};
+	struct buf last;
+	buf_init(&last, TEXT_MAX);
+	const json_t *prompt = json_object_get(root, "prompt");
+	if ((!json_is_string(prompt) && !json_is_array(prompt)) || scan_prompt(prompt, &a.prompt_words, &last) != 0) {
+		m->stats.bad_requests++;
+		mock_reply_oai_error(m, r, 400, f->latency_ms, "invalid_request_error", NULL,
+				     "'prompt' must be a string or an array of strings (at most %u bytes)", TEXT_MAX);
+		goto out;
+	}
+	answer_init(m, &a, root, false);
+	m->stats.completions++;
+	answer(m, r, f, &a, root, &last);
+out:
+	buf_fini(&last);
+	json_decref(root);
+}
+
+void mock_openai_models(struct mock *m, struct mock_req *r, const struct mock_fault *f)
+{
+	static const char *const ids[] = {"gpt-4o-mini", "gpt-4o", "mock-model", "text-embedding-3-small"};
 	json_t *data = json_array();
 	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++)
 		json_array_append_new(data, json_pack("{s:s, s:s, s:i, s:s}", "id", ids[i], "object", "model",
 						      "created", 0, "owned_by", "llmgw-mock"));
 	m->stats.models++;
-	mock_reply_json(m, req, 200, json_pack("{s:s, s:o}", "object", "list", "data", data), f->latency_ms);
+	mock_reply_json(m, r, 200, json_pack("{s:s, s:o}", "object", "list", "data", data),
+			f->latency_ms + f->first_byte_ms);
 }

@@ -2,11 +2,12 @@
 /*
  * Delayed and immediate replies for llmgw-mock.
  *
- * A reply that must wait (x-mock-latency-ms, --latency-ms) becomes a
- * struct mock_pending holding the request, the finished body and a one-shot
- * timer. The pending list lets shutdown free the timers of replies that
- * never went out. Bodies are built before the wait, so what a client receives
- * after the delay is exactly what it would have got at once.
+ * A reply that must wait (x-mock-latency-ms, --latency-ms) becomes the
+ * request's job: the finished body and status, sent by the request's timer.
+ * If the client leaves first, the transport detaches the request, which
+ * stops the timer and frees the job. Bodies are built before the wait, so
+ * what a client receives after the delay is exactly what it would have got
+ * at once.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,16 +16,13 @@
 
 #include <event2/buffer.h>
 #include <event2/event.h>
-#include <event2/http.h>
 
 #include "common/log.h"
 #include "tests/support/mock/mock_reply.h"
+#include "tests/support/mock/mock_req.h"
 
-struct mock_pending {
-	struct mock_pending *next;
-	struct mock_pending **pprev; /* the pointer that points at us, for O(1) unlink */
-	struct event *timer;
-	struct evhttp_request *req;
+/* A whole answer waiting for its latency timer, kept on the request as its job. */
+struct delayed {
 	struct evbuffer *body;
 	int status;
 	char ctype[64];
@@ -62,90 +60,64 @@ const char *mock_reply_reason(int status)
 	return "Mock Status";
 }
 
-static void send_now(struct evhttp_request *req, int status, const char *ctype, struct evbuffer *body)
+static void delayed_free(void *job)
 {
-	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
-	evhttp_add_header(out, "Content-Type", ctype);
-	evhttp_send_reply(req, status, mock_reply_reason(status), body);
+	struct delayed *d = job;
+	if (d->body != NULL)
+		evbuffer_free(d->body);
+	free(d);
 }
 
-static void pending_unlink(struct mock_pending *p)
+static void delayed_fire(struct mock_req *r)
 {
-	*p->pprev = p->next;
-	if (p->next != NULL)
-		p->next->pprev = p->pprev;
+	struct delayed *d = r->job;
+	struct evbuffer *body = d->body;
+	d->body = NULL; /* the answer takes it */
+	mock_req_respond(r, d->status, d->ctype, body);
 }
 
-static void pending_free(struct mock_pending *p)
-{
-	event_free(p->timer);
-	evbuffer_free(p->body);
-	free(p);
-}
-
-static void pending_fire(evutil_socket_t fd, short what, void *arg)
-{
-	struct mock_pending *p = arg;
-	(void)fd;
-	(void)what;
-	pending_unlink(p);
-	send_now(p->req, p->status, p->ctype, p->body);
-	/* The timer is not running any more (it fired), so freeing it here is safe. */
-	pending_free(p);
-}
-
-void mock_reply_send(struct mock *m, struct evhttp_request *req, int status, const char *ctype, struct evbuffer *body,
+void mock_reply_send(struct mock *m, struct mock_req *r, int status, const char *ctype, struct evbuffer *body,
 		     int latency_ms)
 {
 	if (latency_ms <= 0)
 		goto now;
-	struct mock_pending *p = calloc(1, sizeof(*p));
-	if (p == NULL)
+	struct delayed *d = calloc(1, sizeof(*d));
+	if (d == NULL)
 		goto now;
-	p->timer = evtimer_new(m->base, pending_fire, p);
-	if (p->timer == NULL) {
-		free(p);
-		goto now;
+	d->body = body;
+	d->status = status;
+	snprintf(d->ctype, sizeof(d->ctype), "%s", ctype);
+	mock_req_set_job(r, d, delayed_free);
+	if (mock_req_after(r, latency_ms, delayed_fire) != 0) {
+		log_msg(LOG_LVL_WARN, "oom", "what=latency_timer");
+		return; /* the job frees the body with the request */
 	}
-	p->req = req;
-	p->body = body;
-	p->status = status;
-	snprintf(p->ctype, sizeof(p->ctype), "%s", ctype);
-	p->next = m->pending;
-	p->pprev = &m->pending;
-	if (m->pending != NULL)
-		m->pending->pprev = &p->next;
-	m->pending = p;
-	struct timeval tv = {.tv_sec = latency_ms / 1000, .tv_usec = (latency_ms % 1000) * 1000};
-	evtimer_add(p->timer, &tv);
 	m->stats.delayed++;
 	return;
 now:
-	/* Out of memory for the timer: answering early beats never answering. */
-	send_now(req, status, ctype, body);
-	evbuffer_free(body);
+	/* Out of memory for the delay: answering early beats never answering. */
+	mock_req_respond(r, status, ctype, body);
 }
 
-void mock_reply_json(struct mock *m, struct evhttp_request *req, int status, json_t *v, int latency_ms)
+void mock_reply_json(struct mock *m, struct mock_req *r, int status, json_t *v, int latency_ms)
 {
 	struct evbuffer *body = evbuffer_new();
 	char *text = v != NULL ? json_dumps(v, JSON_COMPACT) : NULL;
 	json_decref(v);
 	if (body == NULL || text == NULL) {
 		log_msg(LOG_LVL_ERROR, "oom", "what=reply_json");
-		if (body != NULL)
-			evbuffer_free(body);
 		free(text);
-		evhttp_send_error(req, 500, "mock out of memory");
+		if (body != NULL)
+			mock_req_respond(r, 500, "text/plain", body); /* empty, but still an answer */
 		return;
 	}
 	evbuffer_add(body, text, strlen(text));
 	evbuffer_add(body, "\n", 1);
 	free(text);
-	mock_reply_send(m, req, status, "application/json", body, latency_ms);
+	mock_reply_send(m, r, status, "application/json", body, latency_ms);
 }
 
-void mock_reply_oai_error(struct mock *m, struct evhttp_request *req, int status, int latency_ms, const char *type,
+void mock_reply_oai_error(struct mock *m, struct mock_req *r, int status, int latency_ms, const char *type,
 			  const char *code, const char *fmt, ...)
 {
 	char msg[512];
@@ -155,14 +127,5 @@ void mock_reply_oai_error(struct mock *m, struct evhttp_request *req, int status
 	va_end(ap);
 	json_t *err = json_pack("{s:s, s:s, s:o, s:n}", "message", msg, "type", type, "code",
 				code != NULL ? json_string(code) : json_null(), "param");
-	mock_reply_json(m, req, status, json_pack("{s:o}", "error", err), latency_ms);
-}
-
-void mock_reply_cancel_all(struct mock *m)
-{
-	while (m->pending != NULL) {
-		struct mock_pending *p = m->pending;
-		pending_unlink(p);
-		pending_free(p);
-	}
+	mock_reply_json(m, r, status, json_pack("{s:o}", "error", err), latency_ms);
 }

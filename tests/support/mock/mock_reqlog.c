@@ -9,10 +9,10 @@
 #include <stdlib.h>
 
 #include <event2/buffer.h>
-#include <event2/http.h>
 
 #include "common/httpx.h"
 #include "tests/support/mock/mock_reqlog.h"
+#include "tests/support/mock/mock_req.h"
 
 struct mock_reqlog {
 	json_t *ring[MOCK_REQLOG_MAX];
@@ -42,9 +42,9 @@ void mock_reqlog_free(struct mock_reqlog *l)
 }
 
 /* Body as a JSON string; bytes that are not UTF-8 would make jansson refuse it, so fall back to a marker. */
-static json_t *body_json(struct evhttp_request *req, int *cut)
+static json_t *body_json(struct mock_req *r, int *cut)
 {
-	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	struct evbuffer *in = r->body;
 	size_t len = evbuffer_get_length(in);
 	*cut = len > MOCK_REQLOG_BODY_MAX;
 	if (*cut)
@@ -54,16 +54,16 @@ static json_t *body_json(struct evhttp_request *req, int *cut)
 	return s != NULL ? s : json_string("<non-utf8 body>");
 }
 
-int mock_reqlog_add(struct mock_reqlog *l, struct evhttp_request *req)
+json_t *mock_reqlog_add(struct mock_reqlog *l, struct mock_req *r)
 {
 	int cut = 0;
-	json_t *body = body_json(req, &cut);
-	json_t *e = json_pack("{s:s, s:s, s:o, s:o, s:b}", "method", httpx_method_name(evhttp_request_get_command(req)),
-			      "path", evhttp_request_get_uri(req), "headers",
-			      httpx_headers_to_json(evhttp_request_get_input_headers(req)), "body", body,
-			      "body_truncated", cut);
+	json_t *body = body_json(r, &cut);
+	json_t *e = json_pack("{s:s, s:s, s:o, s:o, s:b, s:s, s:b, s:b}", "method", r->method, "path", r->target,
+			      "headers", httpx_headers_to_json(&r->in_headers), "body", body, "body_truncated", cut,
+			      "http_version", r->http_version, "tls", (int)r->tls, "client_closed", 0);
 	if (e == NULL)
-		return -1;
+		return NULL;
+	json_incref(e);
 	if (l->count == MOCK_REQLOG_MAX) {
 		json_decref(l->ring[l->head]);
 		l->ring[l->head] = e;
@@ -72,7 +72,7 @@ int mock_reqlog_add(struct mock_reqlog *l, struct evhttp_request *req)
 		l->ring[(l->head + l->count) % MOCK_REQLOG_MAX] = e;
 		l->count++;
 	}
-	return 0;
+	return e;
 }
 
 json_t *mock_reqlog_json(const struct mock_reqlog *l)

@@ -1,0 +1,161 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Playing out SSE answers for llmgw-mock.
+ *
+ * The events are formatted up front into one array; the request's job is
+ * this struct and its timer advances `next`. Each step writes one event,
+ * so with a chunk delay every event leaves in its own write and a reader
+ * sees them arrive one by one. A cut is made only after the events before
+ * it were handed to the transport, which flushes them before the reset.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "tests/support/mock/mock_req.h"
+#include "tests/support/mock/mock_sse.h"
+
+struct mock_sse {
+	char **ev; /* formatted events ("data: ...\n\n") */
+	size_t n;
+	size_t cap;
+	size_t next;   /* next event to send */
+	int cut_after; /* -1 = never */
+	int chunk_delay_ms;
+	bool head_sent;
+	struct mock *m;
+};
+
+struct mock_sse *mock_sse_new(void)
+{
+	struct mock_sse *s = calloc(1, sizeof(*s));
+	if (s != NULL)
+		s->cut_after = -1;
+	return s;
+}
+
+void mock_sse_free(struct mock_sse *s)
+{
+	if (s == NULL)
+		return;
+	for (size_t i = 0; i < s->n; i++)
+		free(s->ev[i]);
+	free(s->ev);
+	free(s);
+}
+
+static void job_free(void *job)
+{
+	mock_sse_free(job);
+}
+
+static int add_event(struct mock_sse *s, const char *payload)
+{
+	if (s->n == s->cap) {
+		size_t cap = s->cap != 0 ? s->cap * 2 : 16;
+		char **ev = realloc(s->ev, cap * sizeof(*ev));
+		if (ev == NULL)
+			return -1;
+		s->ev = ev;
+		s->cap = cap;
+	}
+	size_t len = strlen(payload);
+	char *e = malloc(len + 9);
+	if (e == NULL)
+		return -1;
+	memcpy(e, "data: ", 6);
+	memcpy(e + 6, payload, len);
+	memcpy(e + 6 + len, "\n\n", 3);
+	s->ev[s->n++] = e;
+	return 0;
+}
+
+int mock_sse_add_json(struct mock_sse *s, json_t *v)
+{
+	char *text = v != NULL ? json_dumps(v, JSON_COMPACT) : NULL;
+	json_decref(v);
+	int rc = text != NULL ? add_event(s, text) : -1;
+	free(text);
+	return rc;
+}
+
+int mock_sse_add_done(struct mock_sse *s)
+{
+	return add_event(s, "[DONE]");
+}
+
+static void sse_step(struct mock_req *r)
+{
+	struct mock_sse *s = r->job;
+	if (!s->head_sent) {
+		s->head_sent = true;
+		if (mock_req_stream_head(r, 200, "text/event-stream") != 0)
+			return;
+	}
+	for (;;) {
+		if (s->cut_after >= 0 && s->next >= (size_t)s->cut_after) {
+			s->m->stats.resets++;
+			log_msg(LOG_LVL_INFO, "stream_cut", "after_events=%d", s->cut_after);
+			mock_req_reset(r);
+			return;
+		}
+		if (s->next == s->n) {
+			mock_req_stream_end(r);
+			return;
+		}
+		const char *e = s->ev[s->next++];
+		if (mock_req_stream_write(r, e, strlen(e)) != 0 || !mock_req_attached(r))
+			return;
+		/* The first event goes with the head; the pause is between events. */
+		if (s->chunk_delay_ms > 0 && s->next < s->n) {
+			if (mock_req_after(r, s->chunk_delay_ms, sse_step) != 0)
+				continue; /* no timer: better all at once than never */
+			return;
+		}
+	}
+}
+
+void mock_sse_play(struct mock *m, struct mock_req *r, struct mock_sse *s, int head_delay_ms, int chunk_delay_ms,
+		   int cut_after)
+{
+	s->m = m;
+	s->chunk_delay_ms = chunk_delay_ms;
+	s->cut_after = cut_after;
+	mock_req_set_job(r, s, job_free);
+	m->stats.streams++;
+	if (head_delay_ms > 0 && mock_req_after(r, head_delay_ms, sse_step) == 0) {
+		m->stats.delayed++;
+		return;
+	}
+	sse_step(r);
+}
+
+size_t mock_sse_split(const char *text, size_t len, size_t n, size_t *cuts)
+{
+	size_t chars = 0;
+	for (size_t i = 0; i < len; i++)
+		if (((unsigned char)text[i] & 0xC0) != 0x80)
+			chars++;
+	if (n > chars)
+		n = chars;
+	cuts[0] = 0;
+	for (size_t k = 1; k < n; k++) {
+		/* Back to the start of the character the even cut falls in... */
+		size_t at = len * k / n;
+		while (at > 0 && ((unsigned char)text[at] & 0xC0) == 0x80)
+			at--;
+		/* ...unless that repeats the last cut: then one character past it. */
+		if (at <= cuts[k - 1]) {
+			at = cuts[k - 1] + 1;
+			while (at < len && ((unsigned char)text[at] & 0xC0) == 0x80)
+				at++;
+		}
+		if (at >= len) { /* only when the text was mostly long sequences: fewer pieces */
+			n = k;
+			break;
+		}
+		cuts[k] = at;
+	}
+	cuts[n] = len;
+	return n;
+}
