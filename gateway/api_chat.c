@@ -9,7 +9,9 @@
  *   upstream 4xx/5xx           -> status and body relayed when the body is an
  *                                 OpenAI error, else wrapped in one
  *   refused / DNS / TLS        -> 502 upstream_connect_error / tls_error
- *   connect or total timeout   -> 504 timeout
+ *   closed or reset            -> 502 upstream_connect_error (span: reset)
+ *   any of the four timeouts   -> 504 timeout (span: connect_timeout,
+ *                                 first_byte_timeout, idle_timeout, total_timeout)
  *   unusable upstream response -> 502 upstream_invalid_response
  */
 #include <stdio.h>
@@ -83,25 +85,30 @@ static void attempt_failed(struct gw_req *r, enum gw_upstream_outcome mo, const 
 }
 
 /* Upstream response headers worth passing to the client (rate limits, timing). */
-static void relay_headers(struct gw_req *r, const struct evkeyvalq *up)
+static void relay_headers(struct gw_req *r, const struct http_hdr *up, size_t n)
 {
-	struct evkeyvalq *oh = evhttp_request_get_output_headers(r->ev);
-	const struct evkeyval *h;
-	TAILQ_FOREACH(h, up, next)
-	{
-		if (strcasecmp(h->key, "retry-after") == 0 || strcasecmp(h->key, "retry-after-ms") == 0 ||
-		    strncasecmp(h->key, "x-ratelimit-", 12) == 0 || strcasecmp(h->key, "openai-processing-ms") == 0)
-			evhttp_add_header(oh, h->key, h->value);
-		else if (strcasecmp(h->key, "x-request-id") == 0)
-			evhttp_add_header(oh, "x-upstream-request-id", h->value);
+	char name[64], value[512];
+	for (size_t i = 0; i < n; i++) {
+		const struct http_hdr *h = &up[i];
+		if (h->name_len >= sizeof(name) || h->value_len >= sizeof(value))
+			continue; /* none of the ones we relay is that long */
+		memcpy(name, h->name, h->name_len);
+		name[h->name_len] = '\0';
+		memcpy(value, h->value, h->value_len);
+		value[h->value_len] = '\0';
+		if (strcasecmp(name, "retry-after") == 0 || strcasecmp(name, "retry-after-ms") == 0 ||
+		    strncasecmp(name, "x-ratelimit-", 12) == 0 || strcasecmp(name, "openai-processing-ms") == 0)
+			http_srv_add_header(r, name, value);
+		else if (strcasecmp(name, "x-request-id") == 0)
+			http_srv_add_header(r, "x-upstream-request-id", value);
 	}
 }
 
 static void on_success(struct gw_req *r, const struct upstream_result *res)
 {
 	const struct gw_provider *p = req_provider(r);
-	size_t len = evbuffer_get_length(res->body);
-	const char *body = len > 0 ? (const char *)evbuffer_pullup(res->body, -1) : NULL;
+	size_t len = res->body_len;
+	const char *body = len > 0 ? res->body : NULL;
 	struct buf translated;
 	bool relay = true;
 	struct err err;
@@ -118,9 +125,9 @@ static void on_success(struct gw_req *r, const struct upstream_result *res)
 	r->span.resp = r->att_resp;
 	gw_metrics_upstream(&r->w->gw->metrics, r->provider, GW_UP_OK);
 	emit_client_span(r);
-	relay_headers(r, res->headers);
+	relay_headers(r, res->headers, res->nheaders);
 	if (relay) {
-		http_srv_reply(r, res->status, "application/json", res->body);
+		http_srv_reply_body(r, res->status, "application/json", res->body, res->body_len);
 	} else {
 		http_srv_reply_json(r, res->status, translated.data != NULL ? translated.data : "", translated.len);
 	}
@@ -130,8 +137,8 @@ static void on_success(struct gw_req *r, const struct upstream_result *res)
 static void on_error_status(struct gw_req *r, const struct upstream_result *res)
 {
 	const struct gw_provider *p = req_provider(r);
-	size_t len = evbuffer_get_length(res->body);
-	const char *body = len > 0 ? (const char *)evbuffer_pullup(res->body, -1) : NULL;
+	size_t len = res->body_len;
+	const char *body = len > 0 ? res->body : NULL;
 	char code[8], detail[64];
 
 	snprintf(code, sizeof(code), "%d", res->status);
@@ -139,9 +146,9 @@ static void on_error_status(struct gw_req *r, const struct upstream_result *res)
 	attempt_failed(r, GW_UP_ERROR, code, detail);
 	metric_inc(r->w->gw->metrics.upstream_relayed_errors);
 	snprintf(r->span.error_type, sizeof(r->span.error_type), "%s", code);
-	relay_headers(r, res->headers);
+	relay_headers(r, res->headers, res->nheaders);
 	if (oai_err_is_openai_error(body, len)) {
-		http_srv_reply(r, res->status, "application/json", res->body);
+		http_srv_reply_body(r, res->status, "application/json", res->body, res->body_len);
 		return;
 	}
 	/* not an OpenAI error body: wrap it, without echoing provider bytes */
@@ -155,13 +162,14 @@ static void on_error_status(struct gw_req *r, const struct upstream_result *res)
 	buf_fini(&out);
 }
 
-static void on_upstream_done(const struct upstream_result *res, void *arg)
+static void on_upstream_done(struct upstream_call *call, const struct upstream_result *res, void *arg)
 {
 	struct gw_req *r = arg;
 	const char *pname = req_provider(r)->name;
+	(void)call;
 	r->call = NULL; /* the pool frees the handle after this callback */
 	switch (res->outcome) {
-	case UPSTREAM_RESPONSE:
+	case UPSTREAM_OK:
 		r->att.http_status = (uint16_t)res->status;
 		if (res->status >= 200 && res->status < 300)
 			on_success(r, res);
@@ -185,11 +193,21 @@ static void on_upstream_done(const struct upstream_result *res, void *arg)
 				     res->detail);
 		return;
 	case UPSTREAM_CONNECT_TIMEOUT:
-	case UPSTREAM_TIMEOUT:
-		attempt_failed(r, GW_UP_TIMEOUT, oai_err_def(GWE_UPSTREAM_TIMEOUT)->span_type, res->detail);
+	case UPSTREAM_FIRST_BYTE_TIMEOUT:
+	case UPSTREAM_IDLE_TIMEOUT:
+	case UPSTREAM_TOTAL_TIMEOUT:
+		/* span error.type names which deadline: connect_timeout, first_byte_timeout, ... */
+		attempt_failed(r, GW_UP_TIMEOUT, upstream_outcome_name(res->outcome), res->detail);
 		http_srv_reply_error(r, GWE_UPSTREAM_TIMEOUT, NULL, "provider '%s' timed out: %s", pname, res->detail);
 		return;
+	case UPSTREAM_RESET:
+		attempt_failed(r, GW_UP_CONNECT_ERROR, upstream_outcome_name(res->outcome), res->detail);
+		http_srv_reply_error(r, GWE_UPSTREAM_CONNECT, NULL, "provider '%s' closed the connection: %s", pname,
+				     res->detail);
+		return;
 	case UPSTREAM_PROTOCOL_ERROR:
+	case UPSTREAM_TOO_LARGE:
+	case UPSTREAM__COUNT:
 		attempt_failed(r, GW_UP_ERROR, oai_err_def(GWE_UPSTREAM_INVALID)->span_type, res->detail);
 		http_srv_reply_error(r, GWE_UPSTREAM_INVALID, NULL, "provider '%s' sent an invalid response: %s", pname,
 				     res->detail);
@@ -197,21 +215,38 @@ static void on_upstream_done(const struct upstream_result *res, void *arg)
 	}
 }
 
+/*
+ * The client hung up while the provider works: cancel the upstream call at
+ * once (its connection is closed, the provider sees the cancellation) and
+ * finish the request as client_closed (499) on both spans.
+ */
+static void on_client_close(struct gw_req *r, void *arg)
+{
+	(void)arg;
+	if (r->call != NULL) {
+		upstream_call_cancel(r->call);
+		r->call = NULL;
+		snprintf(r->att.error_type, sizeof(r->att.error_type), "%s", oai_err_def(GWE_CLIENT_CLOSED)->span_type);
+		emit_client_span(r);
+	}
+	http_srv_abandon(r);
+}
+
 /* Client headers that travel upstream, plus trace context and request id. */
 static void build_headers(struct gw_req *r, struct evkeyvalq *h)
 {
-	const struct evkeyvalq *in = evhttp_request_get_input_headers(r->ev);
-	const char *conn = evhttp_find_header(in, "Connection");
-	const struct evkeyval *kv;
+	size_t nin;
+	const struct http_hdr *in = http_srv_headers(r, &nin);
+	const char *conn = http_srv_header(r, "Connection");
 	char tp[TRACEPARENT_LEN + 1];
-	TAILQ_FOREACH(kv, in, next)
-	{
-		if (!req_hdr_forwardable(kv->key, conn))
+	for (size_t i = 0; i < nin; i++) {
+		/* the server NUL-terminates request header slices in place */
+		if (!req_hdr_forwardable(in[i].name, conn))
 			continue;
 		/* W3C: tracestate without a valid traceparent is discarded */
-		if (!r->span.trace.parent_remote && strcasecmp(kv->key, "tracestate") == 0)
+		if (!r->span.trace.parent_remote && strcasecmp(in[i].name, "tracestate") == 0)
 			continue;
-		evhttp_add_header(h, kv->key, kv->value);
+		evhttp_add_header(h, in[i].name, in[i].value);
 	}
 	evhttp_add_header(h, "Content-Type", "application/json");
 	ids_traceparent_format(r->span.trace.trace_id, r->att.span_id, r->span.trace.flags, tp);
@@ -241,6 +276,7 @@ static void send_upstream(struct gw_req *r, const char *body, size_t len)
 	struct provider_chat_in in = {&r->chat, body, len, r->target->model, r->span.request_id};
 	struct provider_http ph;
 	struct evkeyvalq hdrs;
+	struct http_hdr *slices = NULL;
 	struct err err;
 
 	memset(&ph, 0, sizeof(ph));
@@ -253,18 +289,38 @@ static void send_upstream(struct gw_req *r, const char *body, size_t len)
 		goto out;
 	}
 	build_headers(r, &hdrs);
+	/* the upstream client takes slices (and copies them) */
+	const struct evkeyval *kv;
+	size_t n = 0;
+	TAILQ_FOREACH(kv, &hdrs, next)
+	n++;
+	if ((slices = calloc(n > 0 ? n : 1, sizeof(*slices))) == NULL) {
+		http_srv_reply_error(r, GWE_INTERNAL, NULL, "out of memory");
+		goto out;
+	}
+	n = 0;
+	TAILQ_FOREACH(kv, &hdrs, next)
+	{
+		slices[n] = (struct http_hdr){kv->key, kv->value, strlen(kv->key), strlen(kv->value)};
+		n++;
+	}
 	struct upstream_request rq = {
 	    .path = ph.path,
-	    .headers = &hdrs,
+	    .headers = slices,
+	    .nheaders = n,
 	    .body = ph.use_client_body ? body : ph.body.data,
 	    .body_len = ph.use_client_body ? len : ph.body.len,
 	};
-	r->call = upstream_call_start(r->w->pool, r->provider, &rq, on_upstream_done, r, &err);
+	static const struct upstream_handlers handlers = {NULL, NULL, on_upstream_done}; /* buffered */
+	r->call = upstream_call_start(r->w->pool, r->provider, &rq, &handlers, r, &err);
+	if (r->call != NULL)
+		http_srv_on_client_close(r, on_client_close, NULL);
 	if (r->call == NULL) {
 		attempt_failed(r, GW_UP_ERROR, oai_err_def(GWE_INTERNAL)->span_type, err.msg);
 		http_srv_reply_error(r, GWE_INTERNAL, NULL, "could not start the upstream request");
 	}
 out:
+	free(slices);
 	clear_headers(&hdrs);
 	buf_fini(&ph.body);
 }
@@ -292,9 +348,8 @@ static void answer_in_process(struct gw_req *r, const char *body, size_t len)
 void api_chat_handle(struct gw_req *r)
 {
 	const struct gw_conf *c = r->w->gw->conf;
-	struct evbuffer *in = evhttp_request_get_input_buffer(r->ev);
-	size_t len = evbuffer_get_length(in);
-	const char *body = len > 0 ? (const char *)evbuffer_pullup(in, -1) : NULL;
+	size_t len;
+	const char *body = http_srv_body(r, &len);
 	struct chat_parse_err pe;
 
 	enum chat_perr rc = chat_request_parse(body, len, &r->chat, &pe);

@@ -1,13 +1,17 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Pure parsing for POST /v1/chat/completions: validating a client request
- * and pulling the span facts (model, id, usage, finish reason) out of an
- * OpenAI-shaped response. No sockets, no globals: unit tests and the
- * fuzzers call these directly.
+ * Pure parsing for POST /v1/chat/completions and the legacy
+ * POST /v1/completions: validating a client request, preparing the upstream
+ * body of a stream (usage injection), and pulling the span facts (model,
+ * id, usage, finish reason) out of an OpenAI-shaped response. Also the
+ * shared first steps of every OpenAI request parser (embed_parse uses them):
+ * one error vocabulary, one model check. No sockets, no globals: unit tests
+ * and the fuzzers call these directly.
  *
  * Validation is deliberately shallow: the gateway checks what it needs to
- * route (model, messages, stream) and leaves the rest of the schema to the
- * provider, which knows it better and reports it in the same error shape.
+ * route (model, messages/prompt, stream, stream_options) and leaves the
+ * rest of the schema to the provider, which knows it better and reports it
+ * in the same error shape.
  */
 #ifndef LLMGW_GATEWAY_CHAT_PARSE_H
 #define LLMGW_GATEWAY_CHAT_PARSE_H
@@ -17,6 +21,9 @@
 #include <stdint.h>
 
 #include <jansson.h>
+
+#include "common/buf.h"
+#include "common/err.h"
 
 #define CHAT_MODEL_MAX 256 /* longer model names are rejected, not truncated */
 
@@ -32,7 +39,15 @@ enum chat_perr {
 	CHAT_MESSAGES_NOT_ARRAY,
 	CHAT_MESSAGES_EMPTY,
 	CHAT_STREAM_NOT_BOOL,
-	CHAT_STREAM_UNSUPPORTED,
+	CHAT_STREAM_UNSUPPORTED, /* no longer returned: streams are parsed like any request */
+	CHAT_STREAM_OPTIONS_BAD, /* stream_options not an object, include_usage not a boolean */
+	CHAT_PROMPT_MISSING,	 /* /v1/completions */
+	CHAT_PROMPT_BAD,
+	CHAT_INPUT_MISSING, /* /v1/embeddings (embed_parse) */
+	CHAT_INPUT_BAD,
+	CHAT_INPUT_EMPTY,
+	CHAT_ENCODING_BAD,
+	CHAT_DIMENSIONS_BAD,
 };
 
 /*
@@ -41,7 +56,7 @@ enum chat_perr {
  */
 struct chat_parse_err {
 	enum chat_perr code;
-	const char *param; /* "model", "messages", "stream" or NULL */
+	const char *param; /* "model", "messages", "stream", "input"... or NULL */
 	char msg[200];
 	char model[CHAT_MODEL_MAX + 1]; /* "" unless model was a valid string */
 };
@@ -49,19 +64,35 @@ struct chat_parse_err {
 struct chat_request {
 	json_t *root;	   /* owned; the whole request */
 	const char *model; /* points into root */
-	json_t *messages;  /* borrowed from root */
+	json_t *messages;  /* borrowed from root; NULL for /v1/completions */
 	bool stream;
+	bool include_usage; /* stream and stream_options.include_usage is true: the client wants usage */
+	unsigned n_choices; /* `n` when a positive integer (capped at 65535), else 1 */
+	json_t *prompt;	    /* /v1/completions: borrowed from root; NULL for chat */
 };
 
 /*
- * Parses and validates a request body. On CHAT_OK the caller owns req->root
- * (release with chat_request_fini). On failure req is left empty and e says
- * why. Rejects: empty body, invalid JSON (incl. trailing garbage and NUL
- * escapes), non-object, model missing / not a string / empty / too long,
- * messages missing / not an array / empty, stream not a boolean, and
- * stream: true (not supported in this release).
+ * Parses and validates a chat request body. On CHAT_OK the caller owns
+ * req->root (release with chat_request_fini). On failure req is left empty
+ * and e says why. Rejects: empty body, invalid JSON (incl. trailing garbage
+ * and NUL escapes), non-object, model missing / not a string / empty / too
+ * long, messages missing / not an array / empty, stream not a boolean,
+ * stream_options not an object (or null), stream_options.include_usage not
+ * a boolean (or null). stream: true is accepted (req->stream).
  */
 enum chat_perr chat_request_parse(const char *body, size_t len, struct chat_request *req, struct chat_parse_err *e);
+
+/*
+ * Same for a legacy POST /v1/completions body: model as above, prompt
+ * required and one of: a string, an array of strings, a non-empty array of
+ * token ids (integers >= 0), a non-empty array of non-empty token id
+ * arrays (an empty string is a valid prompt; [] is not). stream and
+ * stream_options as for chat. req->messages is NULL, req->prompt is set.
+ * The response facts come from chat_response_extract(), which reads the
+ * same id/model/choices[0].finish_reason/usage fields.
+ */
+enum chat_perr chat_legacy_request_parse(const char *body, size_t len, struct chat_request *req,
+					 struct chat_parse_err *e);
 void chat_request_fini(struct chat_request *req);
 
 /* Span facts of a response; strings are "" when the response did not say. */
@@ -85,5 +116,58 @@ struct chat_response_info {
 int chat_response_extract(const char *body, size_t len, struct chat_response_info *info);
 /* Same on an already-parsed object (the mock provider builds its own). */
 void chat_response_extract_json(const json_t *root, struct chat_response_info *info);
+
+/*
+ * Upstream body for a stream whose client did not ask for usage: the bytes
+ * of body (the exact body req was parsed from, req->root unmodified) with
+ * stream_options.include_usage = true, every other byte preserved. When
+ * the request has no stream_options at all (the usual case) the member is
+ * spliced in after the opening brace with no JSON round trip; when it has
+ * stream_options (null, {}, include_usage false) req->root is edited and
+ * re-encoded with jansson (same values; numbers may be re-spelled, e.g.
+ * 0.7 as 0.69999999999999996, which parses to the same double).
+ * Returns 1 with the body appended to out, 0 when nothing is needed (not a
+ * stream, or the client asked for usage: send body as is; out untouched),
+ * -1 with err when out is full or memory runs out.
+ */
+int chat_request_inject_usage(struct chat_request *req, const char *body, size_t len, struct buf *out, struct err *err);
+
+/*
+ * For providers that re-encode req->root anyway (model rename): sets
+ * stream_options.include_usage = true in req->root for a stream whose
+ * client did not ask. Returns 1 if root changed, 0 if nothing was needed,
+ * -1 on ENOMEM. req->include_usage keeps saying what the client asked.
+ */
+int chat_request_set_include_usage(struct chat_request *req);
+
+/*
+ * Shared first step of every OpenAI request parser: body -> JSON object
+ * with a valid "model" (a 1-CHAT_MODEL_MAX character string). On CHAT_OK
+ * *root is owned by the caller (json_decref) and *model points into it;
+ * e->model holds the model either way once it was readable. On failure
+ * *root is NULL and e says why (e is cleared first).
+ */
+enum chat_perr chat_body_parse(const char *body, size_t len, json_t **root, const char **model,
+			       struct chat_parse_err *e);
+
+/* OpenAI text input shapes (embeddings `input`, completions `prompt`). */
+enum chat_input_kind {
+	CHAT_INPUT_NONE = 0,	 /* none of the shapes below (wrong type, mixed array) */
+	CHAT_INPUT_STRING,	 /* "text" */
+	CHAT_INPUT_STRINGS,	 /* ["a", "b"] */
+	CHAT_INPUT_TOKENS,	 /* [1, 2, 3]: token ids, integers >= 0 */
+	CHAT_INPUT_TOKEN_ARRAYS, /* [[1, 2], [3]] */
+	CHAT_INPUT_EMPTY_ARRAY,	 /* [] */
+};
+
+struct chat_input_shape {
+	enum chat_input_kind kind;
+	size_t count;	   /* inputs: 1 for a string or a token array, else the array size */
+	bool empty_string; /* the string, or one of the strings, is "" */
+	bool empty_tokens; /* one of the token arrays is [] */
+};
+
+/* Classifies v (any JSON value, NULL included) into *out. */
+void chat_input_classify(const json_t *v, struct chat_input_shape *out);
 
 #endif

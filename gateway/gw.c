@@ -1,51 +1,73 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Building and tearing down the process context and a worker, and the
- * graceful drain. Teardown order matters with libevent: requests (which
- * may hold upstream calls) before the upstream pool, the pool before the
- * DNS base its bufferevents resolve through, everything before the base.
+ * Building and tearing down the process context and the workers, the
+ * worker threads, and the graceful drain. Teardown order matters with
+ * libevent: requests (which may hold upstream calls) and connections
+ * before the upstream pool, the pool before the DNS base its connections
+ * resolve through, everything before the base.
  */
 #include "gateway/gw.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/dns.h>
 #include <event2/event.h>
-#include <event2/http.h>
 
+#include "common/metrics.h"
 #include "common/tls.h"
 #include "gateway/auth.h"
 #include "gateway/http_srv.h"
 #include "gateway/upstream.h"
 
-int gw_init(struct gw *g, struct gw_conf *conf, struct err *err)
+static int tls_contexts(struct gw *g, struct err *err)
 {
-	memset(g, 0, sizeof(*g));
-	g->conf = conf;
-	g->started_unix = (int64_t)time(NULL);
-	if (gw_metrics_init(&g->metrics, conf, err) < 0)
-		goto fail;
-	if ((g->auth = auth_new(conf, err)) == NULL)
-		goto fail;
-	g->tls = calloc(conf->nproviders, sizeof(*g->tls));
-	if (g->tls == NULL) {
-		err_set(err, ENOMEM, "out of memory");
-		goto fail;
-	}
+	const struct gw_conf *conf = g->conf;
+	g->tls = calloc(conf->nproviders > 0 ? conf->nproviders : 1, sizeof(*g->tls));
+	if (g->tls == NULL)
+		return err_set(err, ENOMEM, "out of memory");
 	for (size_t i = 0; i < conf->nproviders; i++) {
 		const struct gw_provider *p = &conf->providers[i];
 		if (p->type == GW_PROVIDER_MOCK || !p->url.tls)
 			continue;
 		struct err e2;
 		if ((g->tls[i] = tls_client_ctx_new(p->ca_file, (const unsigned char *)UPSTREAM_ALPN,
-						    sizeof(UPSTREAM_ALPN) - 1, &e2)) == NULL) {
-			err_set(err, e2.code, "provider %s: %s", p->name, e2.msg);
-			goto fail;
-		}
+						    sizeof(UPSTREAM_ALPN) - 1, &e2)) == NULL)
+			return err_set(err, e2.code, "provider %s: %s", p->name, e2.msg);
 	}
+	return 0;
+}
+
+static int server_metrics(struct gw *g, struct err *err)
+{
+	struct metrics *reg = g->metrics.reg;
+	g->conns_open = metrics_gauge(reg, "llmgw_connections_open", "Client connections open", NULL);
+	g->conns_accepted =
+	    metrics_counter(reg, "llmgw_connections_accepted_total", "Client connections accepted and served", NULL);
+	g->conns_rejected = metrics_counter(reg, "llmgw_connections_rejected_total",
+					    "Client connections closed at once: server.max_connections reached", NULL);
+	if (g->conns_open == NULL || g->conns_rejected == NULL || g->conns_accepted == NULL)
+		return err_set(err, ENOMEM, "cannot register connection metrics");
+	return 0;
+}
+
+int gw_init(struct gw *g, struct gw_conf *conf, struct err *err)
+{
+	memset(g, 0, sizeof(*g));
+	g->conf = conf;
+	g->started_unix = (int64_t)time(NULL);
+	atomic_init(&g->exited, 0);
+	if (gw_metrics_init(&g->metrics, conf, err) < 0 || server_metrics(g, err) < 0)
+		goto fail;
+	if ((g->up_metrics = upstream_metrics_new(g->metrics.reg, conf, err)) == NULL)
+		goto fail;
+	if ((g->auth = auth_new(conf, err)) == NULL || tls_contexts(g, err) < 0)
+		goto fail;
 	if (conf->spans_url[0] != '\0') {
 		struct err e2;
 		g->spans = spanpipe_open(conf->spans_url, (size_t)conf->spans_sndbuf, &e2);
@@ -68,16 +90,20 @@ void gw_fini(struct gw *g)
 {
 	if (g == NULL)
 		return;
+	gw_workers_join(g);
 	spanpipe_close(g->spans);
 	if (g->tls != NULL && g->conf != NULL)
 		for (size_t i = 0; i < g->conf->nproviders; i++)
 			SSL_CTX_free(g->tls[i]);
 	free(g->tls);
 	auth_free(g->auth);
+	upstream_metrics_free(g->up_metrics);
 	gw_metrics_fini(&g->metrics);
 	gw_conf_free(g->conf);
 	memset(g, 0, sizeof(*g));
 }
+
+/* ---- one worker ------------------------------------------------------------------- */
 
 /* Leaves the loop soon: responses queued in this iteration still need a write. */
 static void worker_exit_soon(struct gw_worker *w)
@@ -91,15 +117,47 @@ static void drain_deadline_cb(evutil_socket_t fd, short what, void *arg)
 	struct gw_worker *w = arg;
 	(void)fd;
 	(void)what;
-	log_msg(LOG_LVL_WARN, "drain_deadline", "aborted=%u", w->nreqs);
+	log_msg(LOG_LVL_WARN, "drain_deadline", "worker=%u aborted=%u", w->id, w->nreqs);
 	http_srv_abort_all(w);
 	worker_exit_soon(w);
 }
 
-int gw_worker_init(struct gw_worker *w, struct gw *g, struct err *err)
+/* Messages from the main thread (signals are handled there only). */
+static void wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct gw_worker *w = arg;
+	char cmd[16];
+	(void)what;
+	ssize_t n = read(fd, cmd, sizeof(cmd));
+	for (ssize_t i = 0; i < n; i++) {
+		if (cmd[i] == 'd')
+			gw_worker_drain(w);
+		else if (cmd[i] == 's')
+			gw_worker_stop_now(w);
+	}
+}
+
+static int worker_wake_init(struct gw_worker *w, struct err *err)
+{
+	if (pipe(w->wake) < 0)
+		return err_set(err, errno, "pipe: %s", strerror(errno));
+	for (int i = 0; i < 2; i++) {
+		fcntl(w->wake[i], F_SETFL, fcntl(w->wake[i], F_GETFL) | O_NONBLOCK);
+		fcntl(w->wake[i], F_SETFD, FD_CLOEXEC);
+	}
+	w->wake_ev = event_new(w->base, w->wake[0], EV_READ | EV_PERSIST, wake_cb, w);
+	if (w->wake_ev == NULL || event_add(w->wake_ev, NULL) < 0)
+		return err_set(err, ENOMEM, "event_new failed");
+	return 0;
+}
+
+int gw_worker_init(struct gw_worker *w, struct gw *g, unsigned id, struct err *err)
 {
 	memset(w, 0, sizeof(*w));
 	w->gw = g;
+	w->id = id;
+	w->listen_fd = -1;
+	w->wake[0] = w->wake[1] = -1;
 	TAILQ_INIT(&w->reqs);
 	log_ratelimit_init(&w->warn_rl, 10, 1000000000u);
 	if (ids_rng_init(&w->rng, err) < 0)
@@ -109,15 +167,19 @@ int gw_worker_init(struct gw_worker *w, struct gw *g, struct err *err)
 	w->dns = evdns_base_new(w->base, EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE);
 	if (w->dns == NULL) {
 		/* no usable resolv.conf: IP literals still work, names will fail per request */
-		log_msg(LOG_LVL_WARN, "dns_init", "reason=\"no nameservers configured\"");
+		if (id == 0)
+			log_msg(LOG_LVL_WARN, "dns_init", "reason=\"no nameservers configured\"");
 		w->dns = evdns_base_new(w->base, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
 	}
 	if (w->dns == NULL)
 		return err_set(err, ENOMEM, "evdns_base_new failed");
 	if ((w->pool = upstream_pool_new(w->base, w->dns, g->conf, g->tls, err)) == NULL)
 		return -1;
+	upstream_pool_set_metrics(w->pool, g->up_metrics);
 	if ((w->drain_timer = evtimer_new(w->base, drain_deadline_cb, w)) == NULL)
 		return err_set(err, ENOMEM, "evtimer_new failed");
+	if (worker_wake_init(w, err) < 0)
+		return -1;
 	if (http_srv_start(w, err) < 0)
 		return -1;
 	w->ready = true;
@@ -128,16 +190,19 @@ void gw_worker_fini(struct gw_worker *w)
 {
 	if (w == NULL || w->base == NULL)
 		return;
-	/* requests left when the loop ended: answer (best effort) and free them */
-	if (w->http != NULL)
-		http_srv_abort_all(w);
+	/* requests left when the loop ended: answer (best effort) and free them, then the connections */
+	http_srv_abort_all(w);
+	http_srv_free(w);
 	upstream_pool_free(w->pool);
-	if (w->http != NULL)
-		evhttp_free(w->http);
 	if (w->dns != NULL)
 		evdns_base_free(w->dns, 0);
 	if (w->drain_timer != NULL)
 		event_free(w->drain_timer);
+	if (w->wake_ev != NULL)
+		event_free(w->wake_ev);
+	for (int i = 0; i < 2; i++)
+		if (w->wake[i] >= 0)
+			close(w->wake[i]);
 	event_base_free(w->base);
 	memset(w, 0, sizeof(*w));
 }
@@ -150,8 +215,10 @@ void gw_worker_drain(struct gw_worker *w)
 	w->draining = true;
 	w->ready = false;
 	http_srv_stop_accepting(w);
-	log_msg(LOG_LVL_INFO, "draining", "in_flight=%u deadline_ms=%lld", w->nreqs, (long long)c->drain_timeout_ms);
-	if (w->nreqs == 0) {
+	if (w->id == 0)
+		log_msg(LOG_LVL_INFO, "draining", "workers=%u deadline_ms=%lld", w->gw->nworkers,
+			(long long)c->drain_timeout_ms);
+	if (w->nreqs == 0 && w->conns.nconns == 0) {
 		worker_exit_soon(w);
 		return;
 	}
@@ -171,6 +238,75 @@ void gw_worker_stop_now(struct gw_worker *w)
 
 void gw_worker_request_done(struct gw_worker *w)
 {
-	if (w->draining && w->nreqs == 0)
+	if (w->draining && w->nreqs == 0 && w->conns.nconns == 0)
 		worker_exit_soon(w);
+}
+
+/* ---- the set of workers ---------------------------------------------------------------- */
+
+int gw_workers_init(struct gw *g, struct err *err)
+{
+	unsigned n = g->conf->workers > 0 ? g->conf->workers : 1;
+	g->workers = calloc(n, sizeof(*g->workers));
+	if (g->workers == NULL)
+		return err_set(err, ENOMEM, "out of memory");
+	for (unsigned i = 0; i < n; i++) {
+		if (gw_worker_init(&g->workers[i], g, i, err) < 0) {
+			gw_worker_fini(&g->workers[i]);
+			return -1;
+		}
+		g->nworkers = i + 1;
+	}
+	return 0;
+}
+
+static void *worker_main(void *arg)
+{
+	struct gw_worker *w = arg;
+	event_base_dispatch(w->base);
+	atomic_fetch_add(&w->gw->exited, 1);
+	return NULL;
+}
+
+int gw_workers_start(struct gw *g, struct err *err)
+{
+	for (unsigned i = 0; i < g->nworkers; i++) {
+		int rc = pthread_create(&g->workers[i].thread, NULL, worker_main, &g->workers[i]);
+		if (rc != 0)
+			return err_set(err, rc, "cannot start worker thread: %s", strerror(rc));
+		g->workers[i].started = true;
+	}
+	return 0;
+}
+
+void gw_workers_signal(struct gw *g, bool stop_now)
+{
+	char cmd = stop_now ? 's' : 'd';
+	for (unsigned i = 0; i < g->nworkers; i++)
+		if (g->workers[i].wake[1] >= 0 && write(g->workers[i].wake[1], &cmd, 1) < 0)
+			log_msg(LOG_LVL_WARN, "wake_failed", "worker=%u", i);
+}
+
+bool gw_workers_done(struct gw *g)
+{
+	unsigned started = 0;
+	for (unsigned i = 0; i < g->nworkers; i++)
+		started += g->workers[i].started;
+	return atomic_load(&g->exited) >= started;
+}
+
+void gw_workers_join(struct gw *g)
+{
+	if (g->workers == NULL)
+		return;
+	for (unsigned i = 0; i < g->nworkers; i++)
+		if (g->workers[i].started) {
+			pthread_join(g->workers[i].thread, NULL);
+			g->workers[i].started = false;
+		}
+	for (unsigned i = 0; i < g->nworkers; i++)
+		gw_worker_fini(&g->workers[i]);
+	free(g->workers);
+	g->workers = NULL;
+	g->nworkers = 0;
 }

@@ -2,13 +2,21 @@
 /*
  * The process context (struct gw: config, metrics, auth table, TLS
  * contexts, span pipe; read-only once built, shared by all workers) and
- * the per-event-loop worker (struct gw_worker: event base, DNS, HTTP
- * server, id generator, upstream pool). Today main() runs one worker on its
- * own thread; more workers are more gw_worker values, nothing else.
+ * the workers (struct gw_worker: one thread each with its own event loop,
+ * DNS, listening socket (SO_REUSEPORT: the kernel spreads connections),
+ * connections, id generator and upstream pool). Nothing on the request
+ * path takes a lock: workers share only read-only config, atomic metrics
+ * and the span pipe (nanomsg sockets are thread-safe).
+ *
+ * The main thread owns the signals: it blocks them before the workers
+ * start (they inherit the mask) and forwards a drain or an immediate stop
+ * to every worker through the worker's wake-up pipe.
  */
 #ifndef LLMGW_GATEWAY_GW_H
 #define LLMGW_GATEWAY_GW_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/queue.h>
@@ -20,16 +28,18 @@
 #include "common/log.h"
 #include "gateway/gw_conf.h"
 #include "gateway/gw_metrics.h"
+#include "gateway/http_conn.h"
 #include "gateway/span_emit.h"
 
 struct auth;
 struct event_base;
 struct evdns_base;
-struct evhttp;
-struct evhttp_bound_socket;
 struct event;
+struct metric;
 struct upstream_pool;
+struct upstream_metrics;
 struct gw_req;
+struct gw_worker;
 
 struct gw {
 	struct gw_conf *conf; /* owned */
@@ -39,16 +49,23 @@ struct gw {
 	struct spanpipe *spans;
 	struct span_out span_out;
 	int64_t started_unix; /* "created" of /v1/models entries */
+	struct upstream_metrics *up_metrics;
+	struct metric *conns_open;     /* llmgw_connections_open */
+	struct metric *conns_rejected; /* llmgw_connections_rejected_total */
+	struct metric *conns_accepted; /* llmgw_connections_accepted_total */
+
+	struct gw_worker *workers; /* [nworkers] */
+	unsigned nworkers;
+	atomic_uint exited; /* workers whose loop has ended */
 };
 
 TAILQ_HEAD(gw_req_list, gw_req);
 
 struct gw_worker {
 	struct gw *gw;
+	unsigned id;
 	struct event_base *base;
 	struct evdns_base *dns;
-	struct evhttp *http;
-	struct evhttp_bound_socket *listener;
 	struct upstream_pool *pool;
 	struct ids_rng rng;
 	struct log_ratelimit warn_rl; /* upstream failure lines */
@@ -57,6 +74,20 @@ struct gw_worker {
 	bool ready;    /* listening and not draining */
 	bool draining; /* SIGTERM seen: no new connections, exit when idle */
 	struct event *drain_timer;
+
+	/* HTTP server (http_srv.c) */
+	int listen_fd;
+	struct event *accept_ev;
+	struct event *accept_pause; /* re-enables accepting after EMFILE */
+	size_t max_conns;	    /* this worker's share of server.max_connections */
+	struct http_conn_env conns;
+	bool conns_ready; /* conns initialised */
+
+	/* thread */
+	pthread_t thread;
+	bool started;
+	int wake[2]; /* main -> worker: 'd' drain, 's' stop now */
+	struct event *wake_ev;
 };
 
 /*
@@ -67,22 +98,38 @@ struct gw_worker {
 int gw_init(struct gw *g, struct gw_conf *conf, struct err *err);
 void gw_fini(struct gw *g);
 
-/* Creates the loop, DNS, upstream pool and the HTTP server bound to server.listen. */
-int gw_worker_init(struct gw_worker *w, struct gw *g, struct err *err);
+/*
+ * Creates conf->workers workers (loop, DNS, upstream pool, listening socket
+ * each) on the calling thread, so a bind failure is reported before any
+ * thread runs. -1 with err (workers made so far are freed by gw_fini).
+ */
+int gw_workers_init(struct gw *g, struct err *err);
+/* Starts one thread per worker. Block the signals first: the threads inherit the mask. */
+int gw_workers_start(struct gw *g, struct err *err);
+/* From the main thread: asks every worker to drain (stop_now false) or to stop at once. */
+void gw_workers_signal(struct gw *g, bool stop_now);
+/* True once every worker loop has ended. */
+bool gw_workers_done(struct gw *g);
+/* Joins the threads and frees the workers. */
+void gw_workers_join(struct gw *g);
+
+/* One worker (also used directly by tests): loop, DNS, upstream pool, HTTP server. */
+int gw_worker_init(struct gw_worker *w, struct gw *g, unsigned id, struct err *err);
 void gw_worker_fini(struct gw_worker *w);
 
 /*
- * Graceful stop: close the listener (readyz turns 503, new requests on
- * kept-alive connections get Connection: close), let requests in flight
- * finish, then leave the loop; at server.drain_timeout the ones still
- * running are answered 503 and the loop ends anyway.
+ * Graceful stop (on the worker's thread): close the listener (readyz turns
+ * 503) and idle keep-alive connections, let requests in flight finish
+ * (their responses carry Connection: close), then leave the loop; at
+ * server.drain_timeout the ones still running are answered 503 and the
+ * loop ends anyway.
  */
 void gw_worker_drain(struct gw_worker *w);
 
 /* Stops at once: answers 503 to requests in flight, flushes briefly, leaves the loop. */
 void gw_worker_stop_now(struct gw_worker *w);
 
-/* Called by the HTTP layer when a request ends; leaves the loop when draining and idle. */
+/* Called by the HTTP layer when a request or a connection ends; leaves the loop when draining and idle. */
 void gw_worker_request_done(struct gw_worker *w);
 
 #endif

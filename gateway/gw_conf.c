@@ -21,13 +21,17 @@
 #define GW_MODEL_NAME_MAX 128
 
 static const char *const top_keys[] = {"server", "telemetry", "log", "auth", "keys", "providers", "models", NULL};
-static const char *const server_keys[] = {"listen", "max_body", "drain_timeout", NULL};
+static const char *const server_keys[] = {"listen",	     "max_body",	 "drain_timeout",     "workers",
+					  "max_connections", "max_header_bytes", "max_headers",	      "request_timeout",
+					  "idle_timeout",    "write_timeout",	 "max_pending_write", NULL};
 static const char *const telemetry_keys[] = {"spans_url", "sndbuf", NULL};
 static const char *const log_keys[] = {"level", NULL};
 static const char *const auth_keys[] = {"required", NULL};
 static const char *const key_keys[] = {"name", "sha256", "tenant_id", "team", "user", NULL};
 static const char *const provider_keys[] = {
-    "name", "type", "base_url", "api_key_env", "gen_ai_provider", "connect_timeout", "timeout", "ca_file", NULL};
+    "name",    "type",	  "base_url",		"api_key_env",	"gen_ai_provider",   "connect_timeout",
+    "timeout", "ca_file", "first_byte_timeout", "idle_timeout", "pool_idle_timeout", "max_connections",
+    "http2",   NULL};
 static const char *const model_keys[] = {"name", "targets", NULL};
 static const char *const target_keys[] = {"provider", "model", NULL};
 
@@ -134,6 +138,48 @@ int gw_url_parse(const char *s, struct url *u, struct err *err)
 
 /* ---- sections ------------------------------------------------------------ */
 
+/* server.workers: "auto" (online CPUs) or 1..64. */
+static int load_workers(const struct ycfg *c, const struct ycfg_node *m, struct gw_conf *g, struct err *err)
+{
+	const struct ycfg_node *n = m != NULL ? ycfg_get(m, "workers") : NULL;
+	const char *s = n != NULL ? ycfg_scalar(n) : NULL;
+	int64_t v;
+	if (n == NULL || (s != NULL && strcmp(s, "auto") == 0)) {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+		g->workers = cpus < 1 ? 1u : cpus > GW_WORKERS_MAX ? GW_WORKERS_MAX : (unsigned)cpus;
+		return 0;
+	}
+	if (s == NULL || s[0] < '0' || s[0] > '9')
+		return ycfg_error(c, n, "server.workers", err, "must be auto or a number 1-%d", GW_WORKERS_MAX);
+	if (ycfg_get_int(c, m, "workers", 1, GW_WORKERS_MAX, 1, &v, err) < 0)
+		return -1;
+	g->workers = (unsigned)v;
+	return 0;
+}
+
+/* The HTTP server's limits and timeouts (see docs/gateway-config.md). */
+static int load_server_limits(const struct ycfg *c, const struct ycfg_node *m, struct gw_conf *g, struct err *err)
+{
+	int64_t v;
+	if (load_workers(c, m, g, err) < 0)
+		return -1;
+	if (ycfg_get_int(c, m, "max_connections", 1, 1000000, 10000, &v, err) < 0)
+		return -1;
+	g->max_connections = (uint64_t)v;
+	if (ycfg_get_size(c, m, "max_header_bytes", 1024, (uint64_t)1 << 20, (uint64_t)32 << 10, &g->max_header_bytes,
+			  err) < 0)
+		return -1;
+	if (ycfg_get_int(c, m, "max_headers", 8, 10000, 100, &v, err) < 0)
+		return -1;
+	g->max_headers = (unsigned)v;
+	if (ycfg_get_duration_ms(c, m, "request_timeout", 100, 3600 * 1000, 30000, &g->request_timeout_ms, err) < 0 ||
+	    ycfg_get_duration_ms(c, m, "idle_timeout", 100, 3600 * 1000, 75000, &g->idle_timeout_ms, err) < 0 ||
+	    ycfg_get_duration_ms(c, m, "write_timeout", 100, 3600 * 1000, 30000, &g->write_timeout_ms, err) < 0)
+		return -1;
+	return ycfg_get_size(c, m, "max_pending_write", 4096, (uint64_t)1 << 30, (uint64_t)1 << 20,
+			     &g->max_pending_write, err);
+}
+
 static int load_server(const struct ycfg *c, const struct ycfg_node *root, struct gw_conf *g, struct err *err)
 {
 	const struct ycfg_node *m = ycfg_get(root, "server");
@@ -147,7 +193,9 @@ static int load_server(const struct ycfg *c, const struct ycfg_node *root, struc
 		return ycfg_error(c, m != NULL ? ycfg_get(m, "listen") : NULL, "server.listen", err, "%s", e2.msg);
 	if (ycfg_get_size(c, m, "max_body", 1024, (uint64_t)1 << 30, (uint64_t)4 << 20, &g->max_body, err) < 0)
 		return -1;
-	return ycfg_get_duration_ms(c, m, "drain_timeout", 0, 3600 * 1000, 25000, &g->drain_timeout_ms, err);
+	if (ycfg_get_duration_ms(c, m, "drain_timeout", 0, 3600 * 1000, 25000, &g->drain_timeout_ms, err) < 0)
+		return -1;
+	return load_server_limits(c, m, g, err);
 }
 
 static int load_misc(const struct ycfg *c, const struct ycfg_node *root, struct gw_conf *g, struct err *err)
@@ -273,6 +321,42 @@ static int load_provider_net(const struct ycfg *c, const struct ycfg_node *m, co
 	return 0;
 }
 
+/* The upstream client's knobs: timeouts beyond connect/total, the pool, HTTP/2. */
+static int load_provider_client(const struct ycfg *c, const struct ycfg_node *m, const char *at, struct gw_provider *p,
+				struct err *err)
+{
+	static const char *const h2_names[] = {
+	    [GW_HTTP2_AUTO] = "auto", [GW_HTTP2_OFF] = "off", [GW_HTTP2_PRIOR_KNOWLEDGE] = "prior_knowledge"};
+	const char *s;
+	char kb[96];
+	int64_t maxc;
+	if (ycfg_get_duration_ms(c, m, "first_byte_timeout", 1, 3600000, p->timeout_ms, &p->first_byte_timeout_ms,
+				 err) < 0 ||
+	    ycfg_get_duration_ms(c, m, "idle_timeout", 0, 3600000, 30000, &p->idle_timeout_ms, err) < 0 ||
+	    ycfg_get_duration_ms(c, m, "pool_idle_timeout", 1, 3600000, 50000, &p->pool_idle_timeout_ms, err) < 0 ||
+	    ycfg_get_int(c, m, "max_connections", 1, 65536, 256, &maxc, err) < 0)
+		return -1;
+	p->max_connections = (unsigned)maxc;
+	/* YAML 1.1 readers see `off` as a boolean; the scalar text is what counts here */
+	if (ycfg_get_str(c, m, "http2", "auto", &s, err) < 0)
+		return -1;
+	p->http2 = GW_HTTP2_AUTO;
+	bool known = false;
+	for (size_t i = 0; i < sizeof(h2_names) / sizeof(h2_names[0]); i++)
+		if (strcmp(s, h2_names[i]) == 0) {
+			p->http2 = (enum gw_http2)i;
+			known = true;
+		}
+	if (!known)
+		return ycfg_error(c, ycfg_get(m, "http2"), KP(kb, at, "http2"), err,
+				  "must be auto, off or prior_knowledge");
+	if (p->http2 == GW_HTTP2_PRIOR_KNOWLEDGE && p->type != GW_PROVIDER_MOCK && p->url.tls)
+		return ycfg_error(c, ycfg_get(m, "http2"), KP(kb, at, "http2"), err,
+				  "prior_knowledge is cleartext h2c for http:// base URLs; https negotiates h2 with "
+				  "auto");
+	return 0;
+}
+
 static int load_provider(const struct ycfg *c, const struct ycfg_node *m, const char *at, struct gw_provider *p,
 			 struct err *err)
 {
@@ -301,9 +385,10 @@ static int load_provider(const struct ycfg *c, const struct ycfg_node *m, const 
 				  "must be 1-23 characters");
 	if ((p->genai_name = xstrdup(genai, err)) == NULL)
 		return -1;
-	if (ycfg_get_duration_ms(c, m, "connect_timeout", 1, 600000, 5000, &p->connect_timeout_ms, err) < 0)
+	if (ycfg_get_duration_ms(c, m, "connect_timeout", 1, 600000, 5000, &p->connect_timeout_ms, err) < 0 ||
+	    ycfg_get_duration_ms(c, m, "timeout", 1, 3600000, 60000, &p->timeout_ms, err) < 0)
 		return -1;
-	return ycfg_get_duration_ms(c, m, "timeout", 1, 3600000, 60000, &p->timeout_ms, err);
+	return load_provider_client(c, m, at, p, err);
 }
 
 static int load_providers(const struct ycfg *c, const struct ycfg_node *root, struct gw_conf *g, struct err *err)

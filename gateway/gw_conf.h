@@ -22,6 +22,15 @@
 
 enum gw_provider_type { GW_PROVIDER_OPENAI = 0, GW_PROVIDER_MOCK, GW_PROVIDER__COUNT };
 
+#define GW_WORKERS_MAX 64 /* server.workers upper bound (also for "auto") */
+
+/* providers[].http2: how the upstream client picks HTTP/2. */
+enum gw_http2 {
+	GW_HTTP2_AUTO = 0,	  /* https: ALPN offers h2 and http/1.1; http: HTTP/1.1 */
+	GW_HTTP2_OFF,		  /* HTTP/1.1 only */
+	GW_HTTP2_PRIOR_KNOWLEDGE, /* http:// only: cleartext h2 (h2c) without negotiation */
+};
+
 /* A virtual key: the digest of the bearer token and who it belongs to. */
 struct gw_key {
 	char *name;
@@ -42,6 +51,12 @@ struct gw_provider {
 	int64_t connect_timeout_ms;
 	int64_t timeout_ms;
 	char *ca_file; /* NULL: the system trust store */
+	/* upstream client (see upstream.h for what each bounds) */
+	int64_t first_byte_timeout_ms; /* request sent -> response head; default timeout_ms */
+	int64_t idle_timeout_ms;       /* between body pieces; 0 = off */
+	int64_t pool_idle_timeout_ms;  /* an unused keep-alive connection is closed after this */
+	unsigned max_connections;      /* per worker: h1 connections + h2 sessions, connecting included */
+	enum gw_http2 http2;
 };
 
 struct gw_target {
@@ -64,6 +79,14 @@ struct gw_conf {
 	uint16_t listen_port;
 	uint64_t max_body;
 	int64_t drain_timeout_ms;
+	unsigned workers;	    /* event-loop threads; "auto" resolved at load (online CPUs, max 64) */
+	uint64_t max_connections;   /* client connections in total; each worker takes ceil(total/workers) */
+	uint64_t max_header_bytes;  /* request line + headers; more -> 431 */
+	unsigned max_headers;	    /* header fields; more -> 431 */
+	int64_t request_timeout_ms; /* first byte -> complete request; then 408 */
+	int64_t idle_timeout_ms;    /* idle keep-alive connection is closed after this */
+	int64_t write_timeout_ms;   /* no write progress for this long -> connection closed */
+	uint64_t max_pending_write; /* queued streaming output per connection; more -> closed */
 
 	/* telemetry */
 	char *spans_url; /* "" = spans off */

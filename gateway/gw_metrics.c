@@ -82,11 +82,12 @@ int gw_metrics_init(struct gw_metrics *gm, const struct gw_conf *conf, struct er
 		for (int o = 0; o < GW_UP__COUNT; o++) {
 			snprintf(labels, sizeof(labels), "provider=\"%s\",outcome=\"%s\"", conf->providers[p].name,
 				 outcome_names[o]);
+			/* llmgw_upstream_requests_total (transport outcomes) belongs to upstream.c */
 			gm->upstream[p * GW_UP__COUNT + (size_t)o] =
-			    metrics_counter(gm->reg, "llmgw_upstream_requests_total",
-					    "Upstream attempts by provider and outcome", labels);
+			    metrics_counter(gm->reg, "llmgw_upstream_attempts_total",
+					    "Upstream attempts by provider and gateway result", labels);
 			if (gm->upstream[p * GW_UP__COUNT + (size_t)o] == NULL) {
-				err_set(err, ENOMEM, "cannot register llmgw_upstream_requests_total");
+				err_set(err, ENOMEM, "cannot register llmgw_upstream_attempts_total");
 				goto fail;
 			}
 		}

@@ -1,31 +1,36 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * evhttp server plumbing. All requests enter through one generic callback
- * that looks the path up in a static route table, so 404 and 405 are
- * decided here, uniformly, with OpenAI-shaped bodies and an Allow header.
- * Every request we answer goes out through http_srv_reply(), the single
- * place that adds x-request-id, counts, traces, logs and frees.
+ * The worker's HTTP server on top of gateway/http_conn: the listening
+ * socket and the connection limit, the static route table (404 and 405
+ * decided here, uniformly, with OpenAI-shaped bodies and an Allow header),
+ * the request object handlers work with, and the single place every
+ * request ends (req_account): x-request-id, metrics, SERVER span, access
+ * log. Protocol errors found before routing (400/408/413/414/417/431/
+ * 501/505) go through the same path, so they are counted too and, when
+ * the request head could be read, traced.
  *
- * Body limit: evhttp rejects a body itself (a bare 413 without our
- * headers) once it passes the limit we give it, before any callback runs.
- * So evhttp is given twice server.max_body as a memory cap, and this file
- * enforces server.max_body with a proper OpenAI error, request id and span.
+ * Header and body accessors are zero-copy: http_conn NUL-terminates the
+ * slices in place in its read buffer, which stays put until r finishes.
  */
 #include "gateway/http_srv.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 
 #include "common/clock.h"
-#include "common/httpx.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/spanrec.h"
@@ -36,9 +41,11 @@
 
 typedef void (*http_handler_cb)(struct gw_req *r);
 
+#define M(x) (1u << (x))
+
 struct http_route {
 	const char *path;
-	unsigned methods; /* EVHTTP_REQ_* mask */
+	unsigned methods; /* M(HTTP_METHOD_*) mask */
 	const char *allow;
 	enum spanrec_op op;
 	bool api; /* counted, traced, needs the key check */
@@ -50,123 +57,186 @@ static void h_readyz(struct gw_req *r);
 static void h_metrics(struct gw_req *r);
 
 static const struct http_route routes[] = {
-    {"/v1/chat/completions", EVHTTP_REQ_POST, "POST", SPANREC_OP_CHAT, true, api_chat_handle},
-    {"/v1/models", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD", SPANREC_OP_MODELS, true, api_models_handle},
-    {"/healthz", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD", SPANREC_OP_NONE, false, h_healthz},
-    {"/readyz", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD", SPANREC_OP_NONE, false, h_readyz},
-    {"/metrics", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD", SPANREC_OP_NONE, false, h_metrics},
+    {"/v1/chat/completions", M(HTTP_METHOD_POST), "POST", SPANREC_OP_CHAT, true, api_chat_handle},
+    {"/v1/models", M(HTTP_METHOD_GET) | M(HTTP_METHOD_HEAD), "GET, HEAD", SPANREC_OP_MODELS, true, api_models_handle},
+    {"/healthz", M(HTTP_METHOD_GET) | M(HTTP_METHOD_HEAD), "GET, HEAD", SPANREC_OP_NONE, false, h_healthz},
+    {"/readyz", M(HTTP_METHOD_GET) | M(HTTP_METHOD_HEAD), "GET, HEAD", SPANREC_OP_NONE, false, h_readyz},
+    {"/metrics", M(HTTP_METHOD_GET) | M(HTTP_METHOD_HEAD), "GET, HEAD", SPANREC_OP_NONE, false, h_metrics},
 };
+
+/* ---- accessors ------------------------------------------------------------------------- */
 
 const char *http_srv_header(const struct gw_req *r, const char *name)
 {
-	return evhttp_find_header(evhttp_request_get_input_headers(r->ev), name);
+	const struct http_hdr *h = r->msg != NULL ? http_parse_header(r->msg, name) : NULL;
+	return h != NULL ? h->value : NULL;
 }
 
-/* ---- finishing a request --------------------------------------------------- */
-
-/* libevent 2.1's table stops at 417/505; relayed upstream statuses need the rest. */
-static const char *reason_phrase(int status)
+void http_srv_headers_each(const struct gw_req *r, http_srv_header_cb cb, void *arg)
 {
-	switch (status) {
-	case 408:
-		return "Request Timeout";
-	case 409:
-		return "Conflict";
-	case 413:
-		return "Content Too Large";
-	case 415:
-		return "Unsupported Media Type";
-	case 422:
-		return "Unprocessable Content";
-	case 424:
-		return "Failed Dependency";
-	case 429:
-		return "Too Many Requests";
-	case 499:
-		return "Client Closed Request";
-	case 500:
-		return "Internal Server Error";
-	case 502:
-		return "Bad Gateway";
-	case 503:
-		return "Service Unavailable";
-	case 504:
-		return "Gateway Timeout";
-	case 529:
-		return "Site Overloaded";
-	default:
-		return NULL; /* libevent's own phrase */
-	}
+	if (r->msg == NULL)
+		return;
+	for (size_t i = 0; i < r->msg->nhdrs; i++)
+		cb(r->msg->hdrs[i].name, r->msg->hdrs[i].value, arg);
 }
 
-static void access_log(const struct gw_req *r, const char *path, double secs)
+const struct http_hdr *http_srv_headers(const struct gw_req *r, size_t *n)
+{
+	*n = r->msg != NULL ? r->msg->nhdrs : 0;
+	return r->msg != NULL ? r->msg->hdrs : NULL;
+}
+
+const char *http_srv_body(const struct gw_req *r, size_t *len)
+{
+	*len = 0;
+	if (r->conn == NULL || r->msg == NULL)
+		return NULL;
+	return http_conn_body(r->conn, len);
+}
+
+const char *http_srv_path(const struct gw_req *r)
+{
+	return r->path != NULL ? r->path : "";
+}
+
+const char *http_srv_query(const struct gw_req *r)
+{
+	return r->query;
+}
+
+enum http_method http_srv_method(const struct gw_req *r)
+{
+	return r->msg != NULL ? r->msg->method : HTTP_METHOD_OTHER;
+}
+
+bool http_srv_client_gone(const struct gw_req *r)
+{
+	return r->gone || r->conn == NULL || http_conn_gone(r->conn);
+}
+
+void http_srv_on_client_close(struct gw_req *r, http_srv_close_cb cb, void *arg)
+{
+	r->on_close = cb;
+	r->on_close_arg = arg;
+}
+
+/* ---- finishing a request ------------------------------------------------------------------- */
+
+static void access_log(const struct gw_req *r, double secs)
 {
 	char qpath[160], qmodel[160];
 	if (!log_enabled(LOG_LVL_DEBUG))
 		return;
-	log_msg(LOG_LVL_DEBUG, "request", "request_id=%s method=%s path=%s status=%u duration_ms=%.2f model=%s key=%s",
-		r->span.request_id, r->span.method, log_quote(path, qpath, sizeof(qpath)),
+	log_msg(LOG_LVL_DEBUG, "request",
+		"request_id=%s method=%s path=%s status=%u duration_ms=%.2f model=%s key=%s worker=%u",
+		r->span.request_id, r->span.method, log_quote(http_srv_path(r), qpath, sizeof(qpath)),
 		(unsigned)r->span.http_status, secs * 1e3, log_quote(r->span.request_model, qmodel, sizeof(qmodel)),
-		r->span.ident != NULL ? r->span.ident->key_name : "-");
+		r->span.ident != NULL ? r->span.ident->key_name : "-", r->w->id);
 }
 
-static void req_finish(struct gw_req *r, int status)
+/* Everything a finished request owes: status on the span, metrics, span, log; unlinks r. */
+static void req_account(struct gw_req *r, int status)
 {
 	struct gw_worker *w = r->w;
 	struct gw *g = w->gw;
-	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(r->ev));
 	double secs = (double)(clock_mono_ns() - r->start_mono_ns) / 1e9;
 
+	if (status == 499) {
+		snprintf(r->span.error_type, sizeof(r->span.error_type), "%s",
+			 oai_err_def(GWE_CLIENT_CLOSED)->span_type);
+		metric_inc(g->metrics.errors[GWE_CLIENT_CLOSED]);
+	}
 	r->span.http_status = (uint16_t)status;
 	r->span.end_ns = clock_wall_ns();
-	access_log(r, path != NULL ? path : "", secs);
+	access_log(r, secs);
 	if (r->api) {
-		struct spanrec rec;
 		gw_metrics_request(&g->metrics, status, secs);
 		metric_gauge_add(g->metrics.in_flight, -1);
-		span_emit_build_server(&rec, &r->span);
-		span_emit_send(&g->span_out, &rec);
+		if (!r->no_span) {
+			struct spanrec rec;
+			span_emit_build_server(&rec, &r->span);
+			span_emit_send(&g->span_out, &rec);
+		}
 	}
-	if (r->call != NULL)
+	if (r->call != NULL) {
 		upstream_call_cancel(r->call);
+		r->call = NULL;
+	}
 	chat_request_fini(&r->chat);
 	TAILQ_REMOVE(&w->reqs, r, link);
 	w->nreqs--;
+}
+
+static void req_free(struct gw_req *r)
+{
+	struct gw_worker *w = r->w;
 	free(r);
 	gw_worker_request_done(w);
 }
 
+/* The connection is unusable for r: let it go; r is answered to nobody. */
+static void req_detach(struct gw_req *r)
+{
+	if (r->conn != NULL)
+		http_conn_release(r->conn);
+	r->conn = NULL;
+	r->gone = true;
+}
+
+static size_t put_hdr(char *out, size_t at, size_t cap, const char *name, const char *value)
+{
+	size_t nl = strlen(name), vl = strlen(value);
+	if (at + nl + vl + 4 > cap)
+		return at;
+	memcpy(out + at, name, nl);
+	at += nl;
+	out[at++] = ':';
+	out[at++] = ' ';
+	memcpy(out + at, value, vl);
+	at += vl;
+	out[at++] = '\r';
+	out[at++] = '\n';
+	return at;
+}
+
+/* Content-Type, x-request-id and the handler's headers, as header lines. */
+static size_t build_headers(const struct gw_req *r, const char *ctype, char *out, size_t cap)
+{
+	size_t n = put_hdr(out, 0, cap, "Content-Type", ctype);
+	n = put_hdr(out, n, cap, "x-request-id", r->span.request_id);
+	if (n + r->out_hdrs_len <= cap) {
+		memcpy(out + n, r->out_hdrs, r->out_hdrs_len);
+		n += r->out_hdrs_len;
+	}
+	return n;
+}
+
+void http_srv_reply_body(struct gw_req *r, int status, const char *ctype, const void *body, size_t len)
+{
+	char hdrs[HTTP_SRV_OUT_HDRS_MAX + 256];
+	size_t hl = build_headers(r, ctype, hdrs, sizeof(hdrs));
+	struct http_conn *c = r->conn;
+	bool gone = http_srv_client_gone(r) || r->streaming;
+
+	/* account first: r->path and the span fields point into the connection's buffer */
+	req_account(r, gone ? (r->aborting ? 503 : 499) : status);
+	if (gone)
+		req_detach(r);
+	else
+		http_conn_respond(c, status, hdrs, hl, body, len, false);
+	req_free(r);
+}
+
 void http_srv_reply(struct gw_req *r, int status, const char *ctype, struct evbuffer *body)
 {
-	struct evkeyvalq *oh = evhttp_request_get_output_headers(r->ev);
-	evhttp_add_header(oh, "Content-Type", ctype);
-	evhttp_add_header(oh, "x-request-id", r->span.request_id);
-	if (r->w->draining)
-		evhttp_add_header(oh, "Connection", "close");
-	/*
-	 * HEAD: libevent 2.1 would write the body anyway and no length; send
-	 * the length GET would have and no body, keeping the connection sane.
-	 */
-	if (evhttp_request_get_command(r->ev) == EVHTTP_REQ_HEAD) {
-		char len[24];
-		snprintf(len, sizeof(len), "%zu", body != NULL ? evbuffer_get_length(body) : (size_t)0);
-		evhttp_add_header(oh, "Content-Length", len);
-		body = NULL;
-	}
-	/* account first: send_reply may free ev at once when the client is gone */
-	struct evhttp_request *ev = r->ev;
-	req_finish(r, status);
-	evhttp_send_reply(ev, status, reason_phrase(status), body);
+	size_t len = body != NULL ? evbuffer_get_length(body) : 0;
+	const void *p = len > 0 ? evbuffer_pullup(body, -1) : NULL;
+	http_srv_reply_body(r, status, ctype, p, p != NULL ? len : 0);
 }
 
 void http_srv_reply_json(struct gw_req *r, int status, const char *json, size_t len)
 {
-	struct evbuffer *b = evbuffer_new();
-	if (b != NULL)
-		evbuffer_add(b, json, len);
-	http_srv_reply(r, status, "application/json", b);
-	if (b != NULL)
-		evbuffer_free(b);
+	http_srv_reply_body(r, status, "application/json", json, len);
 }
 
 void http_srv_reply_error(struct gw_req *r, enum gw_error e, const char *param, const char *fmt, ...)
@@ -183,33 +253,105 @@ void http_srv_reply_error(struct gw_req *r, enum gw_error e, const char *param, 
 	buf_init(&out, 64 * 1024);
 	if (oai_err_format(&out, msg, d->type, param, d->code) < 0)
 		buf_reset(&out);
+	/* the connection takes (writes or copies) the body before this returns */
 	http_srv_reply_json(r, d->status, out.data != NULL ? out.data : "", out.len);
 	buf_fini(&out);
 }
 
-/* ---- built-in endpoints ---------------------------------------------------- */
-
-static void reply_text(struct gw_req *r, int status, const char *ctype, const char *text, size_t len)
+int http_srv_add_header(struct gw_req *r, const char *name, const char *value)
 {
-	struct evbuffer *b = evbuffer_new();
-	if (b != NULL)
-		evbuffer_add(b, text, len);
-	http_srv_reply(r, status, ctype, b);
-	if (b != NULL)
-		evbuffer_free(b);
+	static const char *const reserved[] = {
+	    "content-length", "transfer-encoding", "connection", "content-type", "x-request-id", "date", "keep-alive"};
+	size_t nl = strlen(name), vl = strlen(value);
+	if (nl == 0 || r->streaming)
+		return -1;
+	for (size_t i = 0; i < nl; i++) {
+		unsigned char ch = (unsigned char)name[i];
+		if (ch <= 0x20 || ch >= 0x7f || strchr("\"(),/:;<=>?@[\\]{}", ch) != NULL)
+			return -1;
+	}
+	for (size_t i = 0; i < vl; i++)
+		if (value[i] == '\r' || value[i] == '\n')
+			return -1;
+	for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
+		if (strcasecmp(name, reserved[i]) == 0)
+			return -1;
+	size_t at = put_hdr(r->out_hdrs, r->out_hdrs_len, sizeof(r->out_hdrs), name, value);
+	if (at == r->out_hdrs_len)
+		return -1;
+	r->out_hdrs_len = at;
+	return 0;
+}
+
+/* ---- streaming ------------------------------------------------------------------------------ */
+
+int http_srv_stream_start(struct gw_req *r, int status, const char *ctype)
+{
+	char hdrs[HTTP_SRV_OUT_HDRS_MAX + 256];
+	if (r->streaming || http_srv_client_gone(r))
+		return -1;
+	size_t hl = build_headers(r, ctype, hdrs, sizeof(hdrs));
+	r->streaming = true;
+	r->stream_status = status;
+	if (http_conn_stream_head(r->conn, status, hdrs, hl) < 0) {
+		req_detach(r);
+		return -1;
+	}
+	return 0;
+}
+
+int http_srv_stream_write(struct gw_req *r, const void *p, size_t n)
+{
+	if (!r->streaming || http_srv_client_gone(r))
+		return -1;
+	if (http_conn_stream_data(r->conn, p, n) < 0) {
+		req_detach(r);
+		return -1;
+	}
+	return 0;
+}
+
+void http_srv_stream_end(struct gw_req *r)
+{
+	if (!r->streaming || http_srv_client_gone(r)) {
+		http_srv_abandon(r);
+		return;
+	}
+	struct http_conn *c = r->conn;
+	req_account(r, r->stream_status);
+	http_conn_stream_end(c);
+	req_free(r);
+}
+
+void http_srv_abandon(struct gw_req *r)
+{
+	if (r->aborting) {
+		snprintf(r->span.error_type, sizeof(r->span.error_type), "%s", oai_err_def(GWE_UNAVAILABLE)->span_type);
+		metric_inc(r->w->gw->metrics.errors[GWE_UNAVAILABLE]);
+	}
+	req_account(r, r->aborting ? 503 : 499);
+	req_detach(r);
+	req_free(r);
+}
+
+/* ---- built-in endpoints ------------------------------------------------------------------------- */
+
+static void reply_text(struct gw_req *r, int status, const char *text)
+{
+	http_srv_reply_body(r, status, "text/plain; charset=utf-8", text, strlen(text));
 }
 
 static void h_healthz(struct gw_req *r)
 {
-	reply_text(r, 200, "text/plain; charset=utf-8", "ok\n", 3);
+	reply_text(r, 200, "ok\n");
 }
 
 static void h_readyz(struct gw_req *r)
 {
 	if (r->w->ready && !r->w->draining)
-		reply_text(r, 200, "text/plain; charset=utf-8", "ready\n", 6);
+		reply_text(r, 200, "ready\n");
 	else
-		reply_text(r, 503, "text/plain; charset=utf-8", "not ready\n", 10);
+		reply_text(r, 503, "not ready\n");
 }
 
 static void h_metrics(struct gw_req *r)
@@ -218,14 +360,16 @@ static void h_metrics(struct gw_req *r)
 	buf_init(&out, (size_t)16 << 20);
 	if (metrics_render(r->w->gw->metrics.reg, &out) < 0) {
 		buf_fini(&out);
-		reply_text(r, 500, "text/plain; charset=utf-8", "metrics too large\n", 18);
+		reply_text(r, 500, "metrics too large\n");
 		return;
 	}
-	reply_text(r, 200, "text/plain; version=0.0.4; charset=utf-8", out.data != NULL ? out.data : "", out.len);
+	/* r is freed by the reply; the body is copied into the connection first */
+	http_srv_reply_body(r, 200, "text/plain; version=0.0.4; charset=utf-8", out.data != NULL ? out.data : "",
+			    out.len);
 	buf_fini(&out);
 }
 
-/* ---- request intake --------------------------------------------------------- */
+/* ---- request intake ---------------------------------------------------------------------------------- */
 
 static const struct http_route *route_find(const char *path)
 {
@@ -238,8 +382,7 @@ static const struct http_route *route_find(const char *path)
 /* x-request-id, trace context and caller metadata: everything a span needs up front. */
 static void req_identify(struct gw_req *r)
 {
-	struct evkeyvalq *in = evhttp_request_get_input_headers(r->ev);
-	const char *rid = evhttp_find_header(in, "x-request-id");
+	const char *rid = http_srv_header(r, "x-request-id");
 	if (req_hdr_request_id_ok(rid)) {
 		snprintf(r->span.request_id, sizeof(r->span.request_id), "%s", rid);
 	} else {
@@ -247,14 +390,14 @@ static void req_identify(struct gw_req *r)
 		ids_rng_fill(&r->w->rng, raw, sizeof(raw));
 		ids_hex(raw, sizeof(raw), r->span.request_id);
 	}
-	if (!r->api)
+	if (!r->api || r->no_span)
 		return;
-	span_trace_init(&r->span.trace, &r->w->rng, evhttp_find_header(in, "traceparent"));
-	const struct evkeyval *h;
+	span_trace_init(&r->span.trace, &r->w->rng, http_srv_header(r, "traceparent"));
 	char key[SPAN_META_KEY_MAX];
-	TAILQ_FOREACH(h, in, next)
-	{
-		if (req_hdr_meta_key(h->key, key, sizeof(key)) == 1 && req_hdr_meta_value_ok(h->value))
+	for (size_t i = 0; r->msg != NULL && i < r->msg->nhdrs; i++) {
+		const struct http_hdr *h = &r->msg->hdrs[i];
+		if (h->name_len > 13 && req_hdr_meta_key(h->name, key, sizeof(key)) == 1 &&
+		    req_hdr_meta_value_ok(h->value))
 			span_req_add_meta(&r->span, key, h->value);
 	}
 }
@@ -285,103 +428,301 @@ static int req_authenticate(struct gw_req *r)
 	return -1;
 }
 
-static struct gw_req *req_new(struct gw_worker *w, struct evhttp_request *ev, const struct http_route *rt)
+/* Splits the (NUL-terminated, in place) request-target into path and query. */
+static void req_target(struct gw_req *r)
 {
-	struct gw_req *r = calloc(1, sizeof(*r));
+	char *t = (char *)(uintptr_t)r->msg->target.p;
+	char *q = memchr(t, '?', r->msg->target.n);
+	if (q != NULL) {
+		*q = '\0';
+		r->query = q + 1;
+	}
+	r->path = t;
+}
+
+static struct gw_req *req_new(struct gw_worker *w, struct http_conn *c, const struct http_msg *m)
+{
+	struct gw_req *r = malloc(sizeof(*r));
 	if (r == NULL)
 		return NULL;
+	/* everything but the header scratch area, which is written before it is read */
+	memset(r, 0, offsetof(struct gw_req, out_hdrs));
 	r->w = w;
-	r->ev = ev;
-	r->route = rt;
-	r->api = rt == NULL || rt->api;
+	r->conn = c;
+	r->msg = m;
+	if (m != NULL) {
+		req_target(r);
+		r->route = route_find(r->path);
+	}
+	r->api = r->route == NULL || r->route->api;
 	r->start_mono_ns = clock_mono_ns();
 	r->span.start_ns = clock_wall_ns();
-	r->span.op = rt != NULL ? rt->op : SPANREC_OP_NONE;
-	r->span.method = httpx_method_name(evhttp_request_get_command(ev));
+	r->span.op = r->route != NULL ? r->route->op : SPANREC_OP_NONE;
+	r->span.method = m != NULL ? http_parse_method_name(m->method) : "OTHER";
 	TAILQ_INSERT_TAIL(&w->reqs, r, link);
 	w->nreqs++;
 	if (r->api)
 		metric_gauge_add(w->gw->metrics.in_flight, 1);
+	http_conn_set_ctx(c, r);
 	return r;
 }
 
-static void gen_cb(struct evhttp_request *ev, void *arg)
+static void on_request(struct http_conn *c, void *arg)
 {
 	struct gw_worker *w = arg;
-	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(ev));
-	const struct http_route *rt = route_find(path != NULL ? path : "");
-	enum evhttp_cmd_type m = evhttp_request_get_command(ev);
-	struct gw_req *r = req_new(w, ev, rt);
-
+	const struct http_msg *m = http_conn_msg(c);
+	struct gw_req *r = req_new(w, c, m);
 	if (r == NULL) {
-		evhttp_send_error(ev, 500, "out of memory");
+		http_conn_respond(c, 500, "", 0, NULL, 0, true);
 		return;
 	}
+	const struct http_route *rt = r->route;
 	req_identify(r);
 	if (rt == NULL) {
 		char shown[128];
-		snprintf(shown, sizeof(shown), "%s", path != NULL ? path : "");
+		snprintf(shown, sizeof(shown), "%s", r->path);
 		http_srv_reply_error(r, GWE_NOT_FOUND, NULL, "unknown path %s %s", r->span.method, shown);
 		return;
 	}
-	if ((rt->methods & (unsigned)m) == 0) {
-		evhttp_add_header(evhttp_request_get_output_headers(ev), "Allow", rt->allow);
+	if ((rt->methods & M(m->method)) == 0 || m->method == HTTP_METHOD_OTHER) {
+		http_srv_add_header(r, "Allow", rt->allow);
 		http_srv_reply_error(r, GWE_METHOD_NOT_ALLOWED, NULL, "method %s is not allowed on %s; use %s",
 				     r->span.method, rt->path, rt->allow);
 		return;
 	}
 	if (rt->api && req_authenticate(r) < 0)
 		return;
-	size_t blen = evbuffer_get_length(evhttp_request_get_input_buffer(ev));
-	if (blen > w->gw->conf->max_body) {
-		http_srv_reply_error(r, GWE_BODY_TOO_LARGE, NULL, "request body of %zu bytes exceeds the limit of %llu",
-				     blen, (unsigned long long)w->gw->conf->max_body);
+	rt->handler(r);
+}
+
+static enum gw_error reject_error(int status)
+{
+	switch (status) {
+	case 408:
+		return GWE_REQUEST_TIMEOUT;
+	case 413:
+		return GWE_BODY_TOO_LARGE;
+	case 414:
+		return GWE_URI_TOO_LONG;
+	case 417:
+		return GWE_EXPECTATION_FAILED;
+	case 431:
+		return GWE_HEADERS_TOO_LARGE;
+	case 501:
+		return GWE_NOT_IMPLEMENTED;
+	case 505:
+		return GWE_HTTP_VERSION;
+	default:
+		return GWE_BAD_HTTP;
+	}
+}
+
+/* A request that cannot be read: answered with the proper status, counted, traced when possible. */
+static void on_reject(struct http_conn *c, int status, const char *why, bool head_done, void *arg)
+{
+	struct gw_worker *w = arg;
+	const struct http_msg *m = http_conn_msg(c);
+	struct gw_req *r = req_new(w, c, head_done ? m : NULL);
+	if (r == NULL)
+		return; /* the connection closes */
+	r->api = true;	/* every response we produce is counted */
+	r->no_span = !head_done || (r->route != NULL && !r->route->api);
+	req_identify(r);
+	if (status == 413 && head_done && m->body == HTTP_BODY_LENGTH)
+		http_srv_reply_error(r, GWE_BODY_TOO_LARGE, NULL,
+				     "request body of %llu bytes exceeds the limit of %llu",
+				     (unsigned long long)m->content_length, (unsigned long long)w->gw->conf->max_body);
+	else if (status == 413)
+		http_srv_reply_error(r, GWE_BODY_TOO_LARGE, NULL, "request body exceeds the limit of %llu bytes",
+				     (unsigned long long)w->gw->conf->max_body);
+	else
+		http_srv_reply_error(r, reject_error(status), NULL, "%s", why);
+}
+
+/* The client went away while r was in flight: tell the handler (once), or let its reply fall through. */
+static void on_gone(struct http_conn *c, void *arg)
+{
+	struct gw_req *r = http_conn_ctx(c);
+	(void)arg;
+	if (r == NULL) {
+		http_conn_release(c);
 		return;
 	}
-	rt->handler(r);
+	req_detach(r);
+	if (r->on_close != NULL && !r->gone_notified) {
+		r->gone_notified = true;
+		r->on_close(r, r->on_close_arg);
+	}
+}
+
+static void on_closed(void *arg)
+{
+	struct gw_worker *w = arg;
+	metric_gauge_add(w->gw->conns_open, -1);
+	gw_worker_request_done(w);
+}
+
+static const struct http_conn_ops conn_ops = {
+    .request = on_request,
+    .reject = on_reject,
+    .gone = on_gone,
+    .closed = on_closed,
+};
+
+/* ---- listening --------------------------------------------------------------------------------------- */
+
+static void accept_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct gw_worker *w = arg;
+	(void)fd;
+	(void)what;
+	if (w->accept_ev != NULL && w->listen_fd >= 0)
+		event_add(w->accept_ev, NULL);
+}
+
+/* Out of file descriptors: stop accepting for a moment instead of spinning on a ready listener. */
+static void accept_pause(struct gw_worker *w, int e)
+{
+	const struct timeval tv = {0, 100 * 1000};
+	uint64_t suppressed = 0;
+	event_del(w->accept_ev);
+	evtimer_add(w->accept_pause, &tv);
+	if (log_ratelimit_ok(&w->warn_rl, clock_mono_ns(), &suppressed))
+		log_msg(LOG_LVL_WARN, "accept_failed", "worker=%u reason=\"%s\" suppressed=%llu", w->id, strerror(e),
+			(unsigned long long)suppressed);
+}
+
+static void accept_cb(evutil_socket_t lfd, short what, void *arg)
+{
+	struct gw_worker *w = arg;
+	struct gw *g = w->gw;
+	const int one = 1;
+	(void)what;
+	/* bounded per wake-up so one busy listener cannot starve the connections */
+	for (int i = 0; i < 64; i++) {
+		int fd = accept(lfd, NULL, NULL);
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+				accept_pause(w, errno);
+			return;
+		}
+		if (w->conns.nconns >= w->max_conns || w->draining) {
+			close(fd); /* over server.max_connections: the client sees a close at once */
+			metric_inc(g->conns_rejected);
+			continue;
+		}
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+		fcntl(fd, F_SETFD, FD_CLOEXEC);
+		/* streamed chunks must leave at once, not wait for an ACK (Nagle) */
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if (http_conn_new(&w->conns, fd) == NULL) {
+			metric_inc(g->conns_rejected);
+			continue;
+		}
+		metric_inc(g->conns_accepted);
+		metric_gauge_add(g->conns_open, 1);
+	}
+}
+
+static int listen_socket(const struct gw_conf *c, struct err *err)
+{
+	struct addrinfo hints, *ai = NULL;
+	char port[8];
+	const int one = 1;
+	int fd = -1, rc;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	snprintf(port, sizeof(port), "%u", (unsigned)c->listen_port);
+	if ((rc = getaddrinfo(c->listen_host, port, &hints, &ai)) != 0)
+		return err_set(err, EINVAL, "cannot resolve %s: %s", c->listen_host, gai_strerror(rc));
+	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+	if (fd < 0)
+		goto fail;
+	/* every worker binds the same address; the kernel spreads new connections over them */
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
+		goto fail;
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 1024) < 0)
+		goto fail;
+	freeaddrinfo(ai);
+	return fd;
+fail:
+	rc = errno;
+	err_set(err, rc, "cannot listen on %s:%u: %s", c->listen_host, (unsigned)c->listen_port, strerror(rc));
+	if (fd >= 0)
+		close(fd);
+	freeaddrinfo(ai);
+	return -1;
 }
 
 int http_srv_start(struct gw_worker *w, struct err *err)
 {
 	const struct gw_conf *c = w->gw->conf;
-	uint64_t cap = c->max_body * 2 > c->max_body + 65536 ? c->max_body * 2 : c->max_body + 65536;
-	w->http = evhttp_new(w->base);
-	if (w->http == NULL)
-		return err_set(err, ENOMEM, "evhttp_new failed");
-	/* see the top of this file: evhttp's limit is only the memory cap */
-	evhttp_set_max_body_size(w->http, (ev_ssize_t)cap);
-	evhttp_set_max_headers_size(w->http, 64 * 1024);
-	/*
-	 * Idle keep-alive and slow-client timeout. It must outlast the longest
-	 * upstream call: a read timeout while a handler waits would drop the client.
-	 */
-	int64_t tmo_ms = 120000;
-	for (size_t i = 0; i < c->nproviders; i++)
-		if (c->providers[i].timeout_ms + 5000 > tmo_ms)
-			tmo_ms = c->providers[i].timeout_ms + 5000;
-	evhttp_set_timeout(w->http, (int)(tmo_ms / 1000));
-	evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
-						EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
-	evhttp_set_default_content_type(w->http, "application/json");
-	evhttp_set_gencb(w->http, gen_cb, w);
-	w->listener = evhttp_bind_socket_with_handle(w->http, c->listen_host, c->listen_port);
-	if (w->listener == NULL)
-		return err_set(err, errno != 0 ? errno : EADDRINUSE, "cannot listen on %s:%u: %s", c->listen_host,
-			       (unsigned)c->listen_port, strerror(errno != 0 ? errno : EADDRINUSE));
+	const struct http_limits lim = {HTTP_PARSE_MAX_LINE_DEFAULT, (size_t)c->max_header_bytes, c->max_headers,
+					c->max_body};
+	unsigned n = w->gw->conf->workers > 0 ? w->gw->conf->workers : 1;
+	w->max_conns = (size_t)((c->max_connections + n - 1) / n);
+	if (http_conn_env_init(&w->conns, w->base, &conn_ops, w, &lim, c->request_timeout_ms, c->idle_timeout_ms,
+			       c->write_timeout_ms, (size_t)c->max_pending_write) < 0)
+		return err_set(err, ENOMEM, "cannot set up connection timeouts");
+	w->conns_ready = true;
+	if ((w->listen_fd = listen_socket(c, err)) < 0)
+		return -1;
+	w->accept_ev = event_new(w->base, w->listen_fd, EV_READ | EV_PERSIST, accept_cb, w);
+	w->accept_pause = evtimer_new(w->base, accept_resume_cb, w);
+	if (w->accept_ev == NULL || w->accept_pause == NULL || event_add(w->accept_ev, NULL) < 0)
+		return err_set(err, ENOMEM, "cannot watch the listening socket");
 	return 0;
 }
 
 void http_srv_stop_accepting(struct gw_worker *w)
 {
-	if (w->http != NULL && w->listener != NULL) {
-		evhttp_del_accept_socket(w->http, w->listener);
-		w->listener = NULL;
+	if (w->accept_ev != NULL) {
+		event_free(w->accept_ev);
+		w->accept_ev = NULL;
+	}
+	if (w->accept_pause != NULL) {
+		event_free(w->accept_pause);
+		w->accept_pause = NULL;
+	}
+	if (w->listen_fd >= 0) {
+		close(w->listen_fd);
+		w->listen_fd = -1;
+	}
+	if (w->conns_ready) {
+		w->conns.draining = true;
+		http_conn_env_close_idle(&w->conns);
 	}
 }
 
 void http_srv_abort_all(struct gw_worker *w)
 {
 	struct gw_req *r;
-	while ((r = TAILQ_FIRST(&w->reqs)) != NULL)
-		http_srv_reply_error(r, GWE_UNAVAILABLE, NULL, "the gateway is shutting down");
+	if (w->conns_ready)
+		w->conns.draining = true;
+	while ((r = TAILQ_FIRST(&w->reqs)) != NULL) {
+		r->aborting = true;
+		if (r->streaming && r->on_close != NULL && !r->gone_notified) {
+			/* the handler owns upstream work: it cancels and abandons (recorded as 503) */
+			r->gone_notified = true;
+			r->on_close(r, r->on_close_arg);
+		} else if (r->streaming) {
+			http_srv_stream_end(r);
+		} else {
+			http_srv_reply_error(r, GWE_UNAVAILABLE, NULL, "the gateway is shutting down");
+		}
+		if (TAILQ_FIRST(&w->reqs) == r) /* a handler that did not let go: do it for it */
+			http_srv_abandon(r);
+	}
+}
+
+void http_srv_free(struct gw_worker *w)
+{
+	http_srv_stop_accepting(w);
+	if (w->conns_ready) {
+		http_conn_env_fini(&w->conns);
+		w->conns_ready = false;
+	}
 }

@@ -1,11 +1,19 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The client-facing HTTP/1.1 server (libevent evhttp): routing by path and
- * method, the body limit, virtual-key checks, x-request-id on every
- * response we produce, request metrics, the access log, and the SERVER span
- * emitted when a request ends. Handlers (api.h) receive a struct gw_req and
- * finish it exactly once with one of the http_srv_reply* calls, which also
- * frees it.
+ * The client-facing HTTP/1.1 server of one worker: the listening socket
+ * (SO_REUSEPORT, one per worker), the connection limit, routing by path
+ * and method, virtual-key checks, x-request-id on every response we
+ * produce, request metrics, the access log, and the SERVER span emitted
+ * when a request ends. Connections themselves (reading, parsing, writing,
+ * keep-alive, timeouts) are gateway/http_conn.
+ *
+ * Handlers (api.h) receive a struct gw_req and finish it exactly once:
+ * with one of the http_srv_reply* calls, with http_srv_stream_start +
+ * http_srv_stream_write* + http_srv_stream_end, or with http_srv_abandon
+ * after the client went away. Each of these finishing calls frees r.
+ *
+ * Request accessors return data that lives in the connection's read
+ * buffer and stays valid until r is finished.
  */
 #ifndef LLMGW_GATEWAY_HTTP_SRV_H
 #define LLMGW_GATEWAY_HTTP_SRV_H
@@ -18,19 +26,25 @@
 #include "common/err.h"
 #include "gateway/chat_parse.h"
 #include "gateway/gw.h"
+#include "gateway/http_parse.h"
 #include "gateway/oai_err.h"
 #include "gateway/span_emit.h"
 
-struct evhttp_request;
 struct evbuffer;
 struct upstream_call;
 struct http_route;
+struct http_conn;
 struct provider_ops;
 
-/* One client request, from routing to response. Freed by http_srv_reply*. */
+#define HTTP_SRV_OUT_HDRS_MAX 2048 /* response headers a handler may add (http_srv_add_header) */
+
+struct gw_req;
+typedef void (*http_srv_close_cb)(struct gw_req *r, void *arg);
+typedef void (*http_srv_header_cb)(const char *name, const char *value, void *arg);
+
+/* One client request, from routing to response. Freed by the finishing calls. */
 struct gw_req {
 	struct gw_worker *w;
-	struct evhttp_request *ev;
 	const struct http_route *route;
 	uint64_t start_mono_ns;
 	bool api; /* counted in llmgw_requests_total and traced */
@@ -45,22 +59,72 @@ struct gw_req {
 	struct upstream_call *call; /* in flight; cancelled if the request is aborted */
 	struct span_attempt att;
 	struct chat_response_info att_resp;
+
+	/* private to http_srv */
+	struct http_conn *conn; /* NULL once the client is gone */
+	const struct http_msg *msg;
+	const char *path;  /* NUL-terminated, without the query */
+	const char *query; /* after '?', NULL without */
+	int stream_status;
+	bool aborting;	/* drain deadline: finishing means 503 */
+	bool no_span;	/* protocol error before routing */
+	bool streaming; /* head sent by http_srv_stream_start */
+	bool gone;	/* the client disconnected (or was too slow) before r finished */
+	bool gone_notified;
+	http_srv_close_cb on_close;
+	void *on_close_arg;
+	size_t out_hdrs_len;
+	char out_hdrs[HTTP_SRV_OUT_HDRS_MAX]; /* "Name: value\r\n"... */
 };
 
-/* Creates the evhttp server on w->base and binds server.listen. */
+/* ---- worker side ---------------------------------------------------------------------- */
+
+/* Opens the worker's listening socket on server.listen (SO_REUSEPORT) and starts accepting. */
 int http_srv_start(struct gw_worker *w, struct err *err);
-/* Stops accepting new connections (drain). */
+/* Stops accepting new connections (drain) and closes idle keep-alive connections. */
 void http_srv_stop_accepting(struct gw_worker *w);
-/* Answers 503 to every request still in flight (drain deadline). */
+/* Answers 503 to every request still in flight and closes every connection (drain deadline). */
 void http_srv_abort_all(struct gw_worker *w);
+/* Frees everything the server holds (after the loop ended). */
+void http_srv_free(struct gw_worker *w);
+
+/* ---- request accessors ---------------------------------------------------------------- */
+
+/* First header value named name (case-insensitive), NUL-terminated, NULL if absent. */
+const char *http_srv_header(const struct gw_req *r, const char *name);
+/* Calls cb for every request header in order (NUL-terminated strings). */
+void http_srv_headers_each(const struct gw_req *r, http_srv_header_cb cb, void *arg);
+/* The request headers as slices (also NUL-terminated at name_len/value_len); *n gets the count. */
+const struct http_hdr *http_srv_headers(const struct gw_req *r, size_t *n);
+/* The request body (already de-chunked), not NUL-terminated; NULL with *len 0 when empty. */
+const char *http_srv_body(const struct gw_req *r, size_t *len);
+/* "/v1/chat/completions": the path without the query. */
+const char *http_srv_path(const struct gw_req *r);
+/* The query string after '?' (NUL-terminated), NULL when the target had none. */
+const char *http_srv_query(const struct gw_req *r);
+/* HTTP_METHOD_GET, ... */
+enum http_method http_srv_method(const struct gw_req *r);
+
+/* ---- responses ------------------------------------------------------------------------ */
 
 /*
- * Sends status with body (moved out of `body`, which may be NULL) and
- * content type ctype, then finishes r: metrics, SERVER span, access log,
- * free. Adds x-request-id and, while draining, Connection: close.
+ * Adds a response header (before the head is sent). Refuses (-1) names that
+ * are not tokens, values with CR/LF/NUL, headers the server sets itself
+ * (Content-Length, Transfer-Encoding, Connection, Content-Type,
+ * x-request-id) and anything past HTTP_SRV_OUT_HDRS_MAX in total.
  */
+int http_srv_add_header(struct gw_req *r, const char *name, const char *value);
+
+/*
+ * Sends status with body (copied; may be NULL) and content type ctype,
+ * then finishes r: metrics, SERVER span, access log, free. Adds
+ * x-request-id and, while draining or when the client asked for it,
+ * Connection: close. HEAD requests get the length and no body.
+ */
+void http_srv_reply_body(struct gw_req *r, int status, const char *ctype, const void *body, size_t len);
+/* Same with the body in an evbuffer (read, not freed). */
 void http_srv_reply(struct gw_req *r, int status, const char *ctype, struct evbuffer *body);
-/* Same with a JSON body from memory (copied). */
+/* Same with a JSON body from memory. */
 void http_srv_reply_json(struct gw_req *r, int status, const char *json, size_t len);
 /*
  * Answers a gateway error in OpenAI shape: status/type/code from the
@@ -70,7 +134,45 @@ void http_srv_reply_json(struct gw_req *r, int status, const char *json, size_t 
 void http_srv_reply_error(struct gw_req *r, enum gw_error e, const char *param, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-/* Header value from the client request, NULL if absent. */
-const char *http_srv_header(const struct gw_req *r, const char *name);
+/* ---- streaming responses ----------------------------------------------------------------- */
+
+/*
+ * Sends the response head now: status, ctype, x-request-id, the headers
+ * added so far, Transfer-Encoding: chunked for HTTP/1.1 clients (for
+ * HTTP/1.0 the body is delimited by closing the connection), no
+ * Content-Length. -1 if the client is already gone (r is not finished:
+ * call http_srv_abandon).
+ */
+int http_srv_stream_start(struct gw_req *r, int status, const char *ctype);
+/*
+ * Sends n bytes as one chunk, written to the socket at once when it takes
+ * them (TCP_NODELAY: no Nagle delay). -1 when the client is gone, or when
+ * it reads so slowly that more than server.max_pending_write bytes would be
+ * queued: the connection is then closed. After -1 the on_client_close
+ * callback is not called; the handler cancels its upstream work and
+ * finishes r with http_srv_abandon() (or http_srv_stream_end(), which does
+ * the same). n == 0 is a no-op.
+ */
+int http_srv_stream_write(struct gw_req *r, const void *p, size_t n);
+/* Sends the last chunk and finishes r (metrics, span, free). */
+void http_srv_stream_end(struct gw_req *r);
+
+/*
+ * Registers cb, called once from a fresh event-loop iteration when the
+ * client disconnects before r finished (EOF or reset on the connection,
+ * seen at once because the connection keeps reading while r is in flight).
+ * cb must cancel its upstream work and then call http_srv_abandon(r).
+ * Without a callback a late reply to a gone client is simply discarded
+ * and r is recorded as 499 client_closed.
+ */
+void http_srv_on_client_close(struct gw_req *r, http_srv_close_cb cb, void *arg);
+/* True once the client is known to be gone. */
+bool http_srv_client_gone(const struct gw_req *r);
+/*
+ * Finishes r without (the rest of) a response: SERVER span with
+ * http_status 499 and error_type "client_closed", metrics, free. The
+ * connection, if still open, is closed (a response may be half sent).
+ */
+void http_srv_abandon(struct gw_req *r);
 
 #endif

@@ -1,18 +1,19 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * llmgw-gateway: command line, start-up and signals. Builds the process
- * context (struct gw) and one worker, runs the event loop, and turns
- * SIGTERM/SIGINT into a graceful drain (a second signal stops at once).
+ * context (struct gw) and the workers (server.workers threads, one event
+ * loop each), and turns SIGTERM/SIGINT into a graceful drain of every
+ * worker (a second signal stops at once).
  *
  * Exit codes: 0 clean stop or config OK, 1 runtime failure (e.g. cannot
  * listen), 2 usage or configuration error.
  */
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <event2/event.h>
+#include <time.h>
 
 #include "common/err.h"
 #include "common/log.h"
@@ -92,53 +93,57 @@ static void warn_missing_keys(const struct gw_conf *c)
 	}
 }
 
-static void on_signal(evutil_socket_t sig, short what, void *arg)
+/*
+ * Signals are handled here, on the main thread only: they are blocked
+ * before the workers start (so every worker inherits the mask) and taken
+ * with sigtimedwait, which also lets this thread notice when every worker
+ * has finished draining.
+ */
+static void wait_for_workers(struct gw *g, const sigset_t *set)
 {
-	struct gw_worker *w = arg;
-	(void)what;
-	if (!w->draining) {
-		log_msg(LOG_LVL_INFO, "signal", "signal=%d action=drain", (int)sig);
-		gw_worker_drain(w);
-		return;
+	unsigned nsig = 0;
+	while (!gw_workers_done(g)) {
+		const struct timespec tick = {0, 100 * 1000 * 1000};
+		int sig = sigtimedwait(set, NULL, &tick);
+		if (sig <= 0)
+			continue;
+		nsig++;
+		if (nsig == 1)
+			log_msg(LOG_LVL_INFO, "signal", "signal=%d action=drain", sig);
+		else
+			log_msg(LOG_LVL_WARN, "signal", "signal=%d action=stop_now", sig);
+		gw_workers_signal(g, nsig > 1);
 	}
-	log_msg(LOG_LVL_WARN, "signal", "signal=%d action=stop_now in_flight=%u", (int)sig, w->nreqs);
-	gw_worker_stop_now(w);
 }
 
 static int run(struct gw_conf *conf)
 {
 	struct gw g;
-	struct gw_worker w;
-	struct event *sigterm = NULL, *sigint = NULL;
 	struct err err;
+	sigset_t set;
 	int rc = 1;
 
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	if (gw_init(&g, conf, &err) < 0) {
 		log_msg(LOG_LVL_ERROR, "start_failed", "reason=\"%s\"", err.msg);
 		return 1;
 	}
-	if (gw_worker_init(&w, &g, &err) < 0) {
+	if (gw_workers_init(&g, &err) < 0 || gw_workers_start(&g, &err) < 0) {
 		log_msg(LOG_LVL_ERROR, "start_failed", "reason=\"%s\"", err.msg);
+		gw_workers_signal(&g, true);
 		goto out;
 	}
-	sigterm = evsignal_new(w.base, SIGTERM, on_signal, &w);
-	sigint = evsignal_new(w.base, SIGINT, on_signal, &w);
-	if (sigterm == NULL || sigint == NULL || evsignal_add(sigterm, NULL) < 0 || evsignal_add(sigint, NULL) < 0) {
-		log_msg(LOG_LVL_ERROR, "start_failed", "reason=\"cannot install signal handlers\"");
-		goto out;
-	}
-	log_msg(LOG_LVL_INFO, "listening", "addr=%s:%u version=%s providers=%zu models=%zu keys=%zu spans=%s",
-		g.conf->listen_host, (unsigned)g.conf->listen_port, LLMGW_VERSION, g.conf->nproviders, g.conf->nmodels,
+	log_msg(LOG_LVL_INFO, "listening",
+		"addr=%s:%u version=%s workers=%u providers=%zu models=%zu keys=%zu spans=%s", g.conf->listen_host,
+		(unsigned)g.conf->listen_port, LLMGW_VERSION, g.nworkers, g.conf->nproviders, g.conf->nmodels,
 		g.conf->nkeys, g.conf->spans_url[0] != '\0' ? g.conf->spans_url : "off");
-	event_base_dispatch(w.base);
-	log_msg(LOG_LVL_INFO, "stopped", "in_flight=%u", w.nreqs);
+	wait_for_workers(&g, &set);
+	log_msg(LOG_LVL_INFO, "stopped", "workers=%u", g.nworkers);
 	rc = 0;
 out:
-	if (sigterm != NULL)
-		event_free(sigterm);
-	if (sigint != NULL)
-		event_free(sigint);
-	gw_worker_fini(&w);
 	gw_fini(&g);
 	return rc;
 }

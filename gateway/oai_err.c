@@ -25,6 +25,14 @@ static const struct oai_err_def defs[GWE__COUNT] = {
     [GWE_UPSTREAM_INVALID] = {502, "api_error", "upstream_invalid_response", "upstream_invalid_response"},
     [GWE_UNAVAILABLE] = {503, "api_error", "unavailable", "unavailable"},
     [GWE_UPSTREAM_TIMEOUT] = {504, "timeout_error", "timeout", "timeout"},
+    [GWE_BAD_HTTP] = {400, "invalid_request_error", "bad_request", "bad_request"},
+    [GWE_REQUEST_TIMEOUT] = {408, "invalid_request_error", "request_timeout", "request_timeout"},
+    [GWE_URI_TOO_LONG] = {414, "invalid_request_error", "uri_too_long", "uri_too_long"},
+    [GWE_EXPECTATION_FAILED] = {417, "invalid_request_error", "expectation_failed", "expectation_failed"},
+    [GWE_HEADERS_TOO_LARGE] = {431, "invalid_request_error", "headers_too_large", "headers_too_large"},
+    [GWE_NOT_IMPLEMENTED] = {501, "invalid_request_error", "not_implemented", "not_implemented"},
+    [GWE_HTTP_VERSION] = {505, "invalid_request_error", "http_version_not_supported", "http_version"},
+    [GWE_CLIENT_CLOSED] = {499, "invalid_request_error", "client_closed", "client_closed"},
 };
 
 const struct oai_err_def *oai_err_def(enum gw_error e)

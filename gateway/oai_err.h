@@ -29,6 +29,15 @@ enum gw_error {
 	GWE_UPSTREAM_INVALID,	 /* 502 unparseable or unexpected upstream response */
 	GWE_UNAVAILABLE,	 /* 503 shutting down */
 	GWE_UPSTREAM_TIMEOUT,	 /* 504 connect or total timeout */
+	/* HTTP protocol errors found by the server before routing (http_conn / http_parse) */
+	GWE_BAD_HTTP,		/* 400 malformed or ambiguous (smuggling-shaped) HTTP/1.1 request */
+	GWE_REQUEST_TIMEOUT,	/* 408 request not complete within server.request_timeout */
+	GWE_URI_TOO_LONG,	/* 414 request line over 8 KiB */
+	GWE_EXPECTATION_FAILED, /* 417 Expect other than 100-continue */
+	GWE_HEADERS_TOO_LARGE,	/* 431 header bytes or count over the limits */
+	GWE_NOT_IMPLEMENTED,	/* 501 transfer coding other than chunked */
+	GWE_HTTP_VERSION,	/* 505 not HTTP/1.0 or 1.1 */
+	GWE_CLIENT_CLOSED,	/* 499 (span and metric only): the client went away before the response */
 	GWE__COUNT
 };
 

@@ -1,580 +1,681 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Upstream calls on evhttp client connections.
+ * The upstream pool: per provider ("target") a FIFO of calls, a list of
+ * connections, and the pump that matches the two; plus the call lifecycle
+ * (start, head, body, finish, cancel, retry), its one timer, and metrics.
  *
- * Why the pool is ours and not evhttp's queueing: an evhttp_connection
- * serialises requests, so queueing two LLM calls on one connection would
- * make the second wait for the first; and after a close evhttp reconnects
- * on the same bufferevent, which an OpenSSL bufferevent does not survive.
- * So a connection carries one call at a time, and once evhttp reports it
- * closed (close callback) or a call on it failed it is "dead": never used
- * again and freed from the pool's maintenance event, never from inside a
- * libevent callback that may still be using it.
+ * The pump runs from the pool's own deferred event (never inside
+ * upstream_call_start) and from the moment a connection becomes ready. It
+ * gives the first waiting call, in order: an h2 session with a free stream
+ * slot, else the most recently used idle h1 connection, else a connection
+ * still connecting that can take it (one call for h1; up to the initial
+ * stream budget for h2 or while ALPN has not answered yet), else a new
+ * connection if max_connections allows; otherwise the FIFO waits.
  *
- * Timeouts: evhttp's own timeout is an inactivity timeout, so each call has
- * one timer of its own: first the connect deadline (fresh connections only;
- * "connected" = socket up and, for TLS, handshake finished), then the total
- * deadline counted from upstream_call_start(), queueing included.
+ * Timer: one per call, re-armed lazily. The deadlines are the total one
+ * (from start), first byte (from sending, until the head) and idle (from the
+ * last body byte); body pieces only record their time, and the timer,
+ * when it fires early, re-arms itself for what is left.
  */
 #include "gateway/upstream.h"
 
+#include <ctype.h>
 #include <errno.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/queue.h>
-#include <sys/socket.h>
-
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
-#include <event2/dns.h>
-#include <event2/event.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
-#include <event2/util.h>
-#include <openssl/err.h>
+#include <strings.h>
 
 #include "common/clock.h"
-#include "common/tls.h"
-#include "gateway/gw_conf.h"
+#include "common/metrics.h"
+#include "gateway/upstream_int.h"
 
-struct up_target;
+#define UP_REQ_HEAD_MAX ((size_t)256 << 10) /* request line + headers we accept to send */
 
-struct up_conn {
-	struct up_target *t;
-	struct evhttp_connection *evcon;
-	struct bufferevent *bev; /* owned by evcon */
-	SSL *ssl;		 /* owned by bev; NULL for plain http */
-	struct upstream_call *call;
-	bool connected; /* a request completed on it: socket (and TLS) are up */
-	bool dead;
-	bool in_idle;
-	bool buried;
-	TAILQ_ENTRY(up_conn) link; /* idle list or graveyard */
-	TAILQ_ENTRY(up_conn) all;
-};
-TAILQ_HEAD(up_conn_list, up_conn);
-
-enum call_state {
-	CALL_WAITING = 0,
-	CALL_IN_FLIGHT,
-	CALL_DONE, /* result set, delivery scheduled */
-};
-
-struct upstream_call {
-	struct upstream_pool *pool;
-	struct up_target *t;
-	struct up_conn *conn;
-	struct evhttp_request *req; /* built at start; evhttp owns it once made */
-	char *path;
-	enum call_state state;
-	bool connect_phase;
-	bool got_headers; /* response headers arrived */
-	int ev_error;	  /* enum evhttp_request_error, -1 = none */
-	int sock_errno;
-	unsigned long tls_err;
-	uint64_t deadline_ns; /* monotonic */
-	upstream_done_cb cb;
-	void *arg;
-	struct event *timer;
-	struct event *deliver;
-	struct evkeyvalq resp_headers;
-	struct upstream_result res;
-	TAILQ_ENTRY(upstream_call) link; /* waiting list */
-	TAILQ_ENTRY(upstream_call) all;
-};
-TAILQ_HEAD(up_call_list, upstream_call);
-
-struct up_target {
-	struct upstream_pool *pool;
-	const struct gw_provider *prov;
-	SSL_CTX *tls;
-	struct up_conn_list idle; /* most recently used first */
-	struct up_conn_list conns;
-	struct up_call_list waiting;
-	unsigned nconns; /* live (not buried) connections */
-};
-
-struct upstream_pool {
-	struct event_base *base;
-	struct evdns_base *dns;
-	struct up_target *targets;
-	size_t ntargets;
-	struct up_conn_list graveyard;
-	struct up_call_list calls;
-	struct event *maint; /* frees dead connections, starts waiting calls */
-};
-
-static const char *const outcome_names[] = {
-    [UPSTREAM_RESPONSE] = "response",	[UPSTREAM_CONNECT_ERROR] = "connect_error",
-    [UPSTREAM_TLS_ERROR] = "tls_error", [UPSTREAM_CONNECT_TIMEOUT] = "connect_timeout",
-    [UPSTREAM_TIMEOUT] = "timeout",	[UPSTREAM_PROTOCOL_ERROR] = "protocol_error",
+static const char *const outcome_names[UPSTREAM__COUNT] = {
+    [UPSTREAM_OK] = "ok",
+    [UPSTREAM_CONNECT_ERROR] = "connect_error",
+    [UPSTREAM_TLS_ERROR] = "tls_error",
+    [UPSTREAM_CONNECT_TIMEOUT] = "connect_timeout",
+    [UPSTREAM_FIRST_BYTE_TIMEOUT] = "first_byte_timeout",
+    [UPSTREAM_IDLE_TIMEOUT] = "idle_timeout",
+    [UPSTREAM_TOTAL_TIMEOUT] = "total_timeout",
+    [UPSTREAM_RESET] = "reset",
+    [UPSTREAM_PROTOCOL_ERROR] = "protocol_error",
+    [UPSTREAM_TOO_LARGE] = "too_large",
 };
 
 const char *upstream_outcome_name(enum upstream_outcome o)
 {
-	return (unsigned)o < sizeof(outcome_names) / sizeof(outcome_names[0]) ? outcome_names[o] : "unknown";
+	return (unsigned)o < UPSTREAM__COUNT ? outcome_names[o] : "unknown";
 }
 
-static void pool_kick(struct upstream_pool *p)
+bool upstream_outcome_is_timeout(enum upstream_outcome o)
 {
-	event_active(p->maint, EV_TIMEOUT, 1);
+	return o == UPSTREAM_CONNECT_TIMEOUT || o == UPSTREAM_FIRST_BYTE_TIMEOUT || o == UPSTREAM_IDLE_TIMEOUT ||
+	       o == UPSTREAM_TOTAL_TIMEOUT;
 }
 
-/* ---- connections ----------------------------------------------------------- */
+/* ---- metrics ------------------------------------------------------------- */
 
-static void conn_bury(struct up_conn *c)
+#define UP_REQ_CANCELLED UPSTREAM__COUNT /* extra outcome label */
+
+struct upstream_metrics {
+	size_t nprov;
+	struct metric **open;	  /* [p * 2 + (h2)] */
+	struct metric **connects; /* [p * UP_CONNECT__COUNT + r] */
+	struct metric **requests; /* [p * (UPSTREAM__COUNT + 1) + o] */
+};
+
+static const char *const connect_names[UP_CONNECT__COUNT] = {
+    [UP_CONNECT_OK] = "ok",
+    [UP_CONNECT_ERROR] = "error",
+    [UP_CONNECT_TIMEOUT] = "timeout",
+    [UP_CONNECT_TLS_ERROR] = "tls_error",
+};
+
+static int metrics_register_provider(struct upstream_metrics *m, struct metrics *reg, size_t i, const char *name)
 {
-	if (c->buried)
-		return;
-	c->buried = true;
-	c->dead = true;
-	if (c->in_idle) {
-		TAILQ_REMOVE(&c->t->idle, c, link);
-		c->in_idle = false;
+	char l[160];
+	for (int h = 0; h < 2; h++) {
+		snprintf(l, sizeof(l), "provider=\"%s\",proto=\"%s\"", name, h ? "h2" : "h1");
+		m->open[i * 2 + (size_t)h] = metrics_gauge(reg, "llmgw_upstream_connections_open",
+							   "Open upstream connections (h2: sessions)", l);
+		if (m->open[i * 2 + (size_t)h] == NULL)
+			return -1;
 	}
-	c->t->nconns--;
-	TAILQ_INSERT_TAIL(&c->t->pool->graveyard, c, link);
-	pool_kick(c->t->pool);
-}
-
-/* evhttp says the connection closed (idle close by the server, error, reset). */
-static void conn_closed_cb(struct evhttp_connection *evcon, void *arg)
-{
-	struct up_conn *c = arg;
-	(void)evcon;
-	c->dead = true;
-	if (c->call == NULL)
-		conn_bury(c);
-}
-
-static void conn_free(struct up_conn *c)
-{
-	evhttp_connection_set_closecb(c->evcon, NULL, NULL);
-	evhttp_connection_free(c->evcon);
-	TAILQ_REMOVE(&c->t->conns, c, all);
-	free(c);
-}
-
-static struct bufferevent *conn_bev(struct up_target *t, SSL **ssl_out, struct err *err)
-{
-	struct event_base *base = t->pool->base;
-	struct bufferevent *bev;
-	*ssl_out = NULL;
-	if (t->tls == NULL) {
-		bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
-		if (bev == NULL)
-			err_set(err, ENOMEM, "bufferevent_socket_new failed");
-		return bev;
+	for (int r = 0; r < UP_CONNECT__COUNT; r++) {
+		snprintf(l, sizeof(l), "provider=\"%s\",result=\"%s\"", name, connect_names[r]);
+		m->connects[i * UP_CONNECT__COUNT + (size_t)r] =
+		    metrics_counter(reg, "llmgw_upstream_connects_total", "New upstream connections by result", l);
+		if (m->connects[i * UP_CONNECT__COUNT + (size_t)r] == NULL)
+			return -1;
 	}
-	SSL *ssl = tls_client_ssl_new(t->tls, t->prov->url.host, err);
-	if (ssl == NULL)
-		return NULL;
-	/* DEFER_CALLBACKS: the OpenSSL bufferevent may otherwise recurse into evhttp */
-	bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
-					     BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-	if (bev == NULL) {
-		SSL_free(ssl);
-		err_set(err, ENOMEM, "bufferevent_openssl_socket_new failed");
-		return NULL;
+	for (int o = 0; o <= UPSTREAM__COUNT; o++) {
+		snprintf(l, sizeof(l), "provider=\"%s\",outcome=\"%s\"", name,
+			 o == UP_REQ_CANCELLED ? "cancelled" : outcome_names[o]);
+		m->requests[i * (UPSTREAM__COUNT + 1) + (size_t)o] = metrics_counter(
+		    reg, "llmgw_upstream_requests_total", "Upstream requests by provider and transport outcome", l);
+		if (m->requests[i * (UPSTREAM__COUNT + 1) + (size_t)o] == NULL)
+			return -1;
 	}
-	/* many servers close without close_notify; the HTTP framing tells us if data is missing */
-	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-	*ssl_out = ssl;
-	return bev;
-}
-
-static struct up_conn *conn_new(struct up_target *t, struct err *err)
-{
-	const struct gw_provider *pr = t->prov;
-	struct up_conn *c = calloc(1, sizeof(*c));
-	if (c == NULL) {
-		err_set(err, ENOMEM, "out of memory");
-		return NULL;
-	}
-	c->t = t;
-	c->bev = conn_bev(t, &c->ssl, err);
-	if (c->bev == NULL)
-		goto fail;
-	c->evcon =
-	    evhttp_connection_base_bufferevent_new(t->pool->base, t->pool->dns, c->bev, pr->url.host, pr->url.port);
-	if (c->evcon == NULL) {
-		bufferevent_free(c->bev); /* evhttp did not take it */
-		err_set(err, ENOMEM, "evhttp_connection_base_bufferevent_new failed");
-		goto fail;
-	}
-	/* inactivity backstop and idle keep-alive lifetime; the call timer is the real deadline */
-	struct timeval tv = {(time_t)(pr->timeout_ms / 1000) + 1, 0};
-	evhttp_connection_set_timeout_tv(c->evcon, &tv);
-	evhttp_connection_set_retries(c->evcon, 0);
-	evhttp_connection_set_max_body_size(c->evcon, (ev_ssize_t)UPSTREAM_MAX_RESPONSE);
-	evhttp_connection_set_max_headers_size(c->evcon, (ev_ssize_t)UPSTREAM_MAX_HEADERS);
-	evhttp_connection_set_closecb(c->evcon, conn_closed_cb, c);
-	TAILQ_INSERT_TAIL(&t->conns, c, all);
-	t->nconns++;
-	return c;
-fail:
-	free(c);
-	return NULL;
-}
-
-/* Socket connected and, for TLS, handshake done: the connect phase is over. */
-static bool conn_is_up(const struct up_conn *c)
-{
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	evutil_socket_t fd = bufferevent_getfd(c->bev);
-	if (fd < 0 || getpeername(fd, (struct sockaddr *)&ss, &sl) != 0)
-		return false;
-	return c->ssl == NULL || SSL_is_init_finished(c->ssl);
-}
-
-/* Detaches c from its call; a healthy connection goes back to the idle list. */
-static void conn_release(struct up_conn *c)
-{
-	c->call = NULL;
-	if (c->dead) {
-		conn_bury(c);
-		return;
-	}
-	TAILQ_INSERT_HEAD(&c->t->idle, c, link);
-	c->in_idle = true;
-	pool_kick(c->t->pool); /* a waiting call may use it */
-}
-
-/* ---- calls --------------------------------------------------------------- */
-
-static void call_free(struct upstream_call *call)
-{
-	if (call->timer != NULL)
-		event_free(call->timer);
-	if (call->deliver != NULL)
-		event_free(call->deliver);
-	evhttp_clear_headers(&call->resp_headers);
-	free(call->path);
-	if (call->res.body != NULL)
-		evbuffer_free(call->res.body);
-	TAILQ_REMOVE(&call->pool->calls, call, all);
-	free(call);
-}
-
-/* Ends the call with its result and schedules the callback. */
-static void call_finish(struct upstream_call *call, enum upstream_outcome o)
-{
-	evtimer_del(call->timer);
-	call->state = CALL_DONE;
-	call->res.outcome = o;
-	if (call->conn != NULL) {
-		struct up_conn *c = call->conn;
-		call->conn = NULL;
-		if (o != UPSTREAM_RESPONSE)
-			c->dead = true;
-		conn_release(c);
-	}
-	event_active(call->deliver, EV_TIMEOUT, 1);
-}
-
-/* Cancels the evhttp request in flight; evhttp frees it and resets the connection. */
-static void call_abort_request(struct upstream_call *call)
-{
-	struct evhttp_request *req = call->req;
-	call->req = NULL;
-	call->state = CALL_DONE; /* evhttp's error callback must see a finished call */
-	if (call->conn != NULL)
-		call->conn->dead = true;
-	if (req != NULL)
-		evhttp_cancel_request(req);
-}
-
-/*
- * errno values that really describe a failed connect. evhttp resets the
- * socket before telling us, so errno is often the reset's ENOTCONN instead.
- */
-static bool connect_errno(int e)
-{
-	return e == ECONNREFUSED || e == EHOSTUNREACH || e == ENETUNREACH || e == ETIMEDOUT || e == ECONNRESET ||
-	       e == EADDRNOTAVAIL || e == EPIPE;
-}
-
-static void describe_failure(struct upstream_call *call, enum upstream_outcome o)
-{
-	struct upstream_result *r = &call->res;
-	struct up_conn *c = call->conn;
-	int dns = c != NULL ? bufferevent_socket_get_dns_error(c->bev) : 0;
-	if (o == UPSTREAM_TLS_ERROR) {
-		if (!tls_describe_failure(c != NULL ? c->ssl : NULL, call->tls_err, r->detail, sizeof(r->detail)))
-			snprintf(r->detail, sizeof(r->detail), "TLS handshake failed");
-	} else if (dns != 0)
-		snprintf(r->detail, sizeof(r->detail), "DNS lookup failed: %s", evutil_gai_strerror(dns));
-	else if (call->ev_error == EVREQ_HTTP_DATA_TOO_LONG)
-		snprintf(r->detail, sizeof(r->detail), "response larger than %zu bytes or malformed",
-			 UPSTREAM_MAX_RESPONSE);
-	else if (call->ev_error == EVREQ_HTTP_INVALID_HEADER)
-		snprintf(r->detail, sizeof(r->detail), "malformed response headers");
-	else if (connect_errno(call->sock_errno))
-		snprintf(r->detail, sizeof(r->detail), "%s", strerror(call->sock_errno));
-	else if (c != NULL && !c->connected && !call->got_headers)
-		snprintf(r->detail, sizeof(r->detail), "connection refused or reset");
-	else
-		snprintf(r->detail, sizeof(r->detail), "connection closed before a complete response");
-}
-
-static enum upstream_outcome classify_failure(const struct upstream_call *call)
-{
-	const struct up_conn *c = call->conn;
-	if (call->ev_error == EVREQ_HTTP_TIMEOUT)
-		return UPSTREAM_TIMEOUT;
-	if (call->ev_error == EVREQ_HTTP_DATA_TOO_LONG || call->ev_error == EVREQ_HTTP_INVALID_HEADER)
-		return UPSTREAM_PROTOCOL_ERROR;
-	if (c != NULL && c->ssl != NULL && !c->connected &&
-	    (call->tls_err != 0 || SSL_get_verify_result(c->ssl) != X509_V_OK))
-		return UPSTREAM_TLS_ERROR;
-	return UPSTREAM_CONNECT_ERROR;
-}
-
-static void req_error_cb(enum evhttp_request_error e, void *arg)
-{
-	struct upstream_call *call = arg;
-	call->sock_errno = errno;
-	if (call->state != CALL_IN_FLIGHT)
-		return;
-	call->ev_error = (int)e;
-	if (call->conn != NULL && call->conn->ssl != NULL) {
-		unsigned long te = bufferevent_get_openssl_error(call->conn->bev);
-		if (te != 0)
-			call->tls_err = te;
-	}
-}
-
-static int req_header_cb(struct evhttp_request *req, void *arg)
-{
-	struct upstream_call *call = arg;
-	(void)req;
-	call->got_headers = true;
 	return 0;
 }
 
-static void copy_headers(struct evkeyvalq *dst, const struct evkeyvalq *src)
+struct upstream_metrics *upstream_metrics_new(struct metrics *reg, const struct gw_conf *conf, struct err *err)
 {
-	const struct evkeyval *h;
-	TAILQ_FOREACH(h, src, next)
-	evhttp_add_header(dst, h->key, h->value);
+	struct upstream_metrics *m = calloc(1, sizeof(*m));
+	size_t n = conf->nproviders > 0 ? conf->nproviders : 1;
+	if (m == NULL)
+		goto nomem;
+	m->nprov = conf->nproviders;
+	m->open = calloc(n * 2, sizeof(*m->open));
+	m->connects = calloc(n * UP_CONNECT__COUNT, sizeof(*m->connects));
+	m->requests = calloc(n * (UPSTREAM__COUNT + 1), sizeof(*m->requests));
+	if (m->open == NULL || m->connects == NULL || m->requests == NULL)
+		goto nomem;
+	/* in-process providers never touch the network: no rows for them */
+	for (size_t i = 0; i < conf->nproviders; i++)
+		if (conf->providers[i].type != GW_PROVIDER_MOCK &&
+		    metrics_register_provider(m, reg, i, conf->providers[i].name) < 0) {
+			upstream_metrics_free(m);
+			err_set(err, ENOMEM, "cannot register the upstream metrics");
+			return NULL;
+		}
+	return m;
+nomem:
+	upstream_metrics_free(m);
+	err_set(err, ENOMEM, "out of memory");
+	return NULL;
 }
 
-/* evhttp's completion callback: req is NULL or has status 0 on failure. */
-static void req_done_cb(struct evhttp_request *req, void *arg)
+void upstream_metrics_free(struct upstream_metrics *m)
 {
-	struct upstream_call *call = arg;
-	int saved_errno = errno;
-	if (call->state != CALL_IN_FLIGHT)
+	if (m == NULL)
 		return;
-	call->req = NULL; /* evhttp frees it after we return */
-	if (req == NULL || evhttp_request_get_response_code(req) == 0) {
-		if (call->sock_errno == 0)
-			call->sock_errno = saved_errno;
-		enum upstream_outcome o = classify_failure(call);
-		describe_failure(call, o);
-		call_finish(call, o);
+	free(m->open);
+	free(m->connects);
+	free(m->requests);
+	free(m);
+}
+
+void upstream_pool_set_metrics(struct upstream_pool *p, const struct upstream_metrics *m)
+{
+	p->m = m;
+}
+
+void up_metric_conn_open(const struct up_target *t, enum up_proto_known proto, int delta)
+{
+	const struct upstream_metrics *m = t->pool->m;
+	if (m != NULL && t->index < m->nprov)
+		metric_gauge_add(m->open[t->index * 2 + (proto == UP_PROTO_H2)], delta);
+}
+
+void up_metric_connect(const struct up_target *t, enum up_connect_result r)
+{
+	const struct upstream_metrics *m = t->pool->m;
+	if (m != NULL && t->index < m->nprov)
+		metric_inc(m->connects[t->index * UP_CONNECT__COUNT + (size_t)r]);
+}
+
+static void metric_request(const struct up_target *t, unsigned o)
+{
+	const struct upstream_metrics *m = t->pool->m;
+	if (m != NULL && t->index < m->nprov)
+		metric_inc(m->requests[t->index * (UPSTREAM__COUNT + 1) + o]);
+}
+
+/* ---- calls: timer and lifecycle ------------------------------------------ */
+
+void up_pool_kick(struct upstream_pool *p)
+{
+	if (p->maint_pending)
 		return;
+	p->maint_pending = true;
+	event_active(p->maint, EV_TIMEOUT, 1);
+}
+
+static uint64_t ms_ns(int64_t ms)
+{
+	return (uint64_t)ms * 1000000u;
+}
+
+/* The earliest deadline that applies to c now. */
+static uint64_t call_next_deadline(const struct upstream_call *c)
+{
+	const struct gw_provider *pr = c->t->prov;
+	uint64_t d = c->deadline_ns;
+	if (c->state != CALL_ACTIVE)
+		return d;
+	if (c->res.status == 0) {
+		uint64_t fb = c->sent_ns + ms_ns(pr->first_byte_timeout_ms);
+		return fb < d ? fb : d;
 	}
-	call->res.status = evhttp_request_get_response_code(req);
-	evbuffer_add_buffer(call->res.body, evhttp_request_get_input_buffer(req));
-	copy_headers(&call->resp_headers, evhttp_request_get_input_headers(req));
-	if (call->conn != NULL)
-		call->conn->connected = true;
-	call_finish(call, UPSTREAM_RESPONSE);
-}
-
-static void arm_timer(struct upstream_call *call, uint64_t until_ns)
-{
-	uint64_t now = clock_mono_ns();
-	uint64_t d = until_ns > now ? until_ns - now : 0;
-	struct timeval tv = {(time_t)(d / 1000000000u), (suseconds_t)((d % 1000000000u) / 1000)};
-	evtimer_add(call->timer, &tv);
-}
-
-static void timer_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct upstream_call *call = arg;
-	(void)fd;
-	(void)what;
-	if (call->state == CALL_WAITING) {
-		TAILQ_REMOVE(&call->t->waiting, call, link);
-		evhttp_request_free(call->req);
-		call->req = NULL;
-		snprintf(call->res.detail, sizeof(call->res.detail), "no free connection within the timeout");
-		call_finish(call, UPSTREAM_TIMEOUT);
-		return;
+	if (pr->idle_timeout_ms > 0) {
+		uint64_t idle = c->last_rx_ns + ms_ns(pr->idle_timeout_ms);
+		return idle < d ? idle : d;
 	}
-	if (call->state != CALL_IN_FLIGHT)
-		return;
-	if (call->connect_phase && call->conn != NULL && conn_is_up(call->conn)) {
-		call->connect_phase = false;
-		call->conn->connected = true;
-		arm_timer(call, call->deadline_ns);
-		return;
+	return d;
+}
+
+void up_call_rearm(struct upstream_call *c)
+{
+	uint64_t now = clock_mono_ns(), d = call_next_deadline(c);
+	uint64_t left = d > now ? d - now : 0;
+	struct timeval tv = {(time_t)(left / 1000000000u), (suseconds_t)((left % 1000000000u) / 1000)};
+	evtimer_add(&c->timer, &tv);
+}
+
+/* Takes c off whatever holds it (FIFO, pending list, connection). */
+static void call_detach(struct upstream_call *c)
+{
+	struct up_conn *conn = c->conn;
+	switch (c->state) {
+	case CALL_QUEUED:
+		TAILQ_REMOVE(&c->t->waiting, c, link);
+		break;
+	case CALL_PENDING:
+		TAILQ_REMOVE(&conn->pending, c, link);
+		conn->npending--;
+		c->conn = NULL;
+		break;
+	case CALL_ACTIVE:
+		if (conn == NULL)
+			break;
+		if (conn->proto == UP_PROTO_H2)
+			up_h2_abort(conn, c);
+		else
+			up_h1_abort(conn);
+		c->conn = NULL;
+		break;
+	case CALL_DONE:
+	case CALL_CANCELLED:
+		break;
 	}
-	bool connecting = call->connect_phase;
-	call_abort_request(call);
-	snprintf(call->res.detail, sizeof(call->res.detail), "%s after %lld ms",
-		 connecting ? "not connected" : "no complete response",
-		 (long long)(connecting ? call->t->prov->connect_timeout_ms : call->t->prov->timeout_ms));
-	call_finish(call, connecting ? UPSTREAM_CONNECT_TIMEOUT : UPSTREAM_TIMEOUT);
 }
 
-static void deliver_cb(evutil_socket_t fd, short what, void *arg)
+static void call_to_dead(struct upstream_call *c)
 {
-	struct upstream_call *call = arg;
-	(void)fd;
-	(void)what;
-	call->res.headers = &call->resp_headers;
-	call->cb(&call->res, call->arg);
-	call_free(call);
+	evtimer_del(&c->timer);
+	TAILQ_REMOVE(&c->pool->calls, c, all);
+	TAILQ_INSERT_TAIL(&c->pool->dead, c, link);
+	up_pool_kick(c->pool);
 }
 
-/* Puts a call on a connection; any failure is reported through the call. */
-static void call_dispatch(struct upstream_call *call, struct up_conn *c)
+void up_call_finish(struct upstream_call *c, enum upstream_outcome o, const char *detail)
 {
-	uint64_t now = clock_mono_ns();
-	struct evhttp_request *req = call->req;
-	call->conn = c;
-	c->call = call;
-	call->state = CALL_IN_FLIGHT;
-	if (!c->connected) {
-		uint64_t cdl = now + (uint64_t)call->t->prov->connect_timeout_ms * 1000000u;
-		call->connect_phase = cdl < call->deadline_ns;
-		if (call->connect_phase) {
-			evtimer_del(call->timer);
-			arm_timer(call, cdl);
+	struct upstream_result *r = &c->res;
+	if (c->state == CALL_DONE || c->state == CALL_CANCELLED)
+		return;
+	c->state = CALL_DONE;
+	c->conn = NULL;
+	r->outcome = o;
+	if (detail != NULL)
+		snprintf(r->detail, sizeof(r->detail), "%s", detail);
+	if (!c->stream_mode && r->status != 0) {
+		r->headers = c->rhdrs;
+		r->nheaders = c->nrhdrs;
+		if (o == UPSTREAM_OK) {
+			r->body = c->rbody.data != NULL ? c->rbody.data : "";
+			r->body_len = c->rbody.len;
 		}
 	}
-	if (evhttp_make_request(c->evcon, req, EVHTTP_REQ_POST, call->path) != 0 && call->state == CALL_IN_FLIGHT) {
-		/* only allocation failures get here; evhttp has freed or dropped req */
-		call->req = NULL;
-		snprintf(call->res.detail, sizeof(call->res.detail), "could not start the request");
-		call_finish(call, UPSTREAM_CONNECT_ERROR);
+	metric_request(c->t, (unsigned)o);
+	call_to_dead(c);
+	c->in_done = true;
+	c->h.on_done(c, r, c->arg);
+}
+
+static void call_timeout(struct upstream_call *c, enum upstream_outcome o)
+{
+	const struct gw_provider *pr = c->t->prov;
+	char d[160];
+	if (o == UPSTREAM_TOTAL_TIMEOUT && c->state == CALL_QUEUED)
+		snprintf(d, sizeof(d), "no free connection within %lld ms (max_connections %u)",
+			 (long long)pr->timeout_ms, pr->max_connections);
+	else if (o == UPSTREAM_TOTAL_TIMEOUT && c->state == CALL_PENDING)
+		snprintf(d, sizeof(d), "still connecting when the %lld ms timeout passed", (long long)pr->timeout_ms);
+	else if (o == UPSTREAM_TOTAL_TIMEOUT)
+		snprintf(d, sizeof(d), "no complete response within %lld ms", (long long)pr->timeout_ms);
+	else if (o == UPSTREAM_FIRST_BYTE_TIMEOUT)
+		snprintf(d, sizeof(d), "no response head within %lld ms of sending the request",
+			 (long long)pr->first_byte_timeout_ms);
+	else
+		snprintf(d, sizeof(d), "no body bytes for %lld ms", (long long)pr->idle_timeout_ms);
+	call_detach(c);
+	up_call_finish(c, o, d);
+}
+
+static void call_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct upstream_call *c = arg;
+	const struct gw_provider *pr = c->t->prov;
+	uint64_t now = clock_mono_ns();
+	(void)fd;
+	(void)what;
+	if (c->state == CALL_DONE || c->state == CALL_CANCELLED)
+		return;
+	if (now >= c->deadline_ns)
+		call_timeout(c, UPSTREAM_TOTAL_TIMEOUT);
+	else if (c->state == CALL_ACTIVE && c->res.status == 0 && now >= c->sent_ns + ms_ns(pr->first_byte_timeout_ms))
+		call_timeout(c, UPSTREAM_FIRST_BYTE_TIMEOUT);
+	else if (c->state == CALL_ACTIVE && c->res.status != 0 && pr->idle_timeout_ms > 0 &&
+		 now >= c->last_rx_ns + ms_ns(pr->idle_timeout_ms))
+		call_timeout(c, UPSTREAM_IDLE_TIMEOUT);
+	else
+		up_call_rearm(c);
+}
+
+/* Copies a head's headers into c's own storage (buffered mode outlives the read buffer). */
+static int call_keep_headers(struct upstream_call *c, const struct http_hdr *h, size_t n)
+{
+	size_t bytes = 0;
+	if (h == c->rhdrs)
+		return 0; /* h2 heads are already ours */
+	for (size_t i = 0; i < n; i++)
+		bytes += h[i].name_len + h[i].value_len;
+	buf_reset(&c->rhead);
+	free(c->rhdrs);
+	c->rhdrs = calloc(n > 0 ? n : 1, sizeof(*c->rhdrs));
+	if (c->rhdrs == NULL || buf_reserve(&c->rhead, bytes + 1) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		size_t at = c->rhead.len;
+		buf_append(&c->rhead, h[i].name, h[i].name_len);
+		buf_append(&c->rhead, h[i].value, h[i].value_len);
+		c->rhdrs[i].name = c->rhead.data + at;
+		c->rhdrs[i].name_len = h[i].name_len;
+		c->rhdrs[i].value = c->rhead.data + at + h[i].name_len;
+		c->rhdrs[i].value_len = h[i].value_len;
 	}
+	c->nrhdrs = n;
+	return 0;
+}
+
+int up_call_head(struct upstream_call *c, int status, const struct http_hdr *h, size_t n, enum upstream_proto proto,
+		 uint64_t len_hint)
+{
+	enum upstream_body_mode mode = UPSTREAM_BODY_BUFFER;
+	c->res.status = status;
+	c->res.proto = proto;
+	c->last_rx_ns = clock_mono_ns();
+	if (c->h.on_head != NULL) {
+		struct upstream_head hd = {status, h, n, proto};
+		mode = c->h.on_head(c, &hd, c->arg);
+		if (c->state != CALL_ACTIVE)
+			return -1;
+	}
+	c->stream_mode = mode == UPSTREAM_BODY_STREAM && c->h.on_data != NULL;
+	if (!c->stream_mode && len_hint > 0 && len_hint <= UPSTREAM_MAX_RESPONSE)
+		buf_reserve(&c->rbody, (size_t)len_hint + 1); /* one allocation for the whole body */
+	if (!c->stream_mode && call_keep_headers(c, h, n) < 0) {
+		call_detach(c);
+		up_call_finish(c, UPSTREAM_TOO_LARGE, "out of memory keeping the response headers");
+		return -1;
+	}
+	up_call_rearm(c);
+	return 0;
+}
+
+int up_call_data(struct upstream_call *c, const char *p, size_t n)
+{
+	c->last_rx_ns = clock_mono_ns();
+	if (c->stream_mode) {
+		c->h.on_data(c, p, n, c->arg);
+		return c->state == CALL_ACTIVE ? 0 : -1;
+	}
+	if (buf_append(&c->rbody, p, n) < 0) {
+		char d[160];
+		snprintf(d, sizeof(d), "response body larger than %zu bytes", (size_t)UPSTREAM_MAX_RESPONSE);
+		call_detach(c);
+		up_call_finish(c, UPSTREAM_TOO_LARGE, d);
+		return -1;
+	}
+	return 0;
+}
+
+void up_call_retry(struct upstream_call *c)
+{
+	c->conn = NULL;
+	c->res.retried = true;
+	c->res.status = 0;
+	c->got_byte = false;
+	c->on_idle_conn = false;
+	c->stream_mode = false;
+	c->stream_id = 0;
+	c->body_sent = 0;
+	c->h2_status = 0;
+	c->h2_fail = 0;
+	c->h2_unsent = false;
+	c->nrhdrs = 0;
+	buf_reset(&c->rbody);
+	buf_reset(&c->rhead);
+	c->state = CALL_QUEUED;
+	TAILQ_INSERT_HEAD(&c->t->waiting, c, link);
+	up_pool_kick(c->pool);
+}
+
+void up_call_conn_failed(struct upstream_call *c, enum upstream_outcome o, const char *detail)
+{
+	c->conn = NULL;
+	up_call_finish(c, o, detail);
+}
+
+void upstream_call_cancel(struct upstream_call *c)
+{
+	if (c == NULL || c->state == CALL_DONE || c->state == CALL_CANCELLED)
+		return;
+	call_detach(c);
+	c->state = CALL_CANCELLED;
+	metric_request(c->t, UP_REQ_CANCELLED);
+	call_to_dead(c);
+}
+
+static void call_free(struct upstream_call *c)
+{
+	buf_fini(&c->rbody);
+	buf_fini(&c->rhead);
+	free(c->rhdrs);
+	free(c->rhdr_off);
+	free(c);
+}
+
+/* ---- targets: the pump ---------------------------------------------------- */
+
+/*
+ * A ready connection that can take one more call now, or NULL. A retry
+ * after a stale h1 connection avoids the other reused idle ones (they are
+ * likely stale too: the server restarted or shed its idle connections)
+ * while the limit allows a new one.
+ */
+static struct up_conn *target_ready_conn(struct up_target *t, const struct upstream_call *call)
+{
+	struct up_conn *c;
+	if (t->proto != UP_PROTO_H1)
+		TAILQ_FOREACH(c, &t->conns, all)
+		{
+			if (c->proto == UP_PROTO_H2 && up_h2_has_room(c))
+				return c;
+		}
+	if (!call->res.retried || t->nconns >= t->prov->max_connections)
+		return TAILQ_FIRST(&t->idle);
+	TAILQ_FOREACH(c, &t->idle, link)
+	{
+		if (c->served == 0)
+			return c;
+	}
+	return NULL;
+}
+
+/* A connection still connecting that may take c once ready. */
+static struct up_conn *target_connecting_conn(struct up_target *t)
+{
+	struct up_conn *c;
+	if (t->proto == UP_PROTO_H1)
+		return NULL; /* each connecting h1 connection is for the call that opened it */
+	TAILQ_FOREACH(c, &t->conns, all)
+	{
+		if (c->state < UPC_READY && c->npending < t->h2_limit)
+			return c;
+	}
+	return NULL;
+}
+
+static void dispatch(struct up_conn *conn, struct upstream_call *c)
+{
+	c->state = CALL_ACTIVE;
+	c->conn = conn;
+	c->sent_ns = clock_mono_ns();
+	if (conn->proto == UP_PROTO_H2) {
+		c->on_idle_conn = conn->served > 0 && conn->nstreams == 0;
+		if (up_h2_dispatch(conn, c) < 0) {
+			/* the session is full or finished: never pick it again, try elsewhere */
+			conn->goaway = true;
+			c->state = CALL_QUEUED;
+			c->conn = NULL;
+			TAILQ_INSERT_HEAD(&c->t->waiting, c, link);
+			return;
+		}
+	} else {
+		TAILQ_REMOVE(&conn->t->idle, conn, link);
+		conn->in_idle = false;
+		c->on_idle_conn = conn->served > 0;
+		conn->call = c;
+		up_h1_dispatch(conn, c);
+	}
+	up_call_rearm(c);
 }
 
 static void target_pump(struct up_target *t)
 {
-	struct upstream_call *call;
-	struct err err;
-	while ((call = TAILQ_FIRST(&t->waiting)) != NULL) {
-		struct up_conn *c = TAILQ_FIRST(&t->idle);
-		if (c != NULL) {
-			TAILQ_REMOVE(&t->idle, c, link);
-			c->in_idle = false;
-		} else if (t->nconns >= UPSTREAM_CONNS_MAX || (c = conn_new(t, &err)) == NULL) {
-			return;
+	struct upstream_call *c;
+	struct up_conn *conn;
+	while ((c = TAILQ_FIRST(&t->waiting)) != NULL) {
+		conn = target_ready_conn(t, c);
+		if (conn != NULL) {
+			TAILQ_REMOVE(&t->waiting, c, link);
+			dispatch(conn, c);
+			continue;
 		}
-		TAILQ_REMOVE(&t->waiting, call, link);
-		call_dispatch(call, c);
+		if ((conn = target_connecting_conn(t)) == NULL) {
+			if (t->nconns >= t->prov->max_connections || (conn = up_conn_new(t)) == NULL)
+				break; /* wait for a connection (or the total timeout) */
+		}
+		TAILQ_REMOVE(&t->waiting, c, link);
+		c->state = CALL_PENDING;
+		c->conn = conn;
+		TAILQ_INSERT_TAIL(&conn->pending, c, link);
+		conn->npending++;
 	}
+	if (t->proto == UP_PROTO_H1)
+		return;
+	TAILQ_FOREACH(conn, &t->conns, all)
+	{
+		if (conn->proto == UP_PROTO_H2 && conn->state == UPC_READY)
+			up_h2_flush(conn); /* every stream placed above, in one write per session */
+	}
+}
+
+void up_target_conn_ready(struct up_target *t, struct up_conn *conn)
+{
+	struct upstream_call *c;
+	/* its pending calls go first, in their order; the pump then places them */
+	while ((c = TAILQ_LAST(&conn->pending, up_call_list)) != NULL) {
+		TAILQ_REMOVE(&conn->pending, c, link);
+		conn->npending--;
+		c->conn = NULL;
+		c->state = CALL_QUEUED;
+		TAILQ_INSERT_HEAD(&t->waiting, c, link);
+	}
+	if (conn->proto == UP_PROTO_H1) {
+		TAILQ_INSERT_HEAD(&t->idle, conn, link);
+		conn->in_idle = true;
+	}
+	up_conn_idle(conn);
+	target_pump(t);
 }
 
 static void maint_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct upstream_pool *p = arg;
-	struct up_conn *c, *tmp;
+	struct upstream_call *c;
+	struct up_conn *conn;
 	(void)fd;
 	(void)what;
-	/* glibc's sys/queue.h has no TAILQ_FOREACH_SAFE */
-	for (c = TAILQ_FIRST(&p->graveyard); c != NULL; c = tmp) {
-		tmp = TAILQ_NEXT(c, link);
-		if (c->call != NULL)
-			continue;
-		TAILQ_REMOVE(&p->graveyard, c, link);
-		conn_free(c);
-	}
+	p->maint_pending = false;
 	for (size_t i = 0; i < p->ntargets; i++)
 		target_pump(&p->targets[i]);
+	while ((c = TAILQ_FIRST(&p->dead)) != NULL) {
+		TAILQ_REMOVE(&p->dead, c, link);
+		call_free(c);
+	}
+	while ((conn = TAILQ_FIRST(&p->graveyard)) != NULL) {
+		TAILQ_REMOVE(&p->graveyard, conn, link);
+		up_conn_free(conn);
+	}
 }
 
-/* ---- public -------------------------------------------------------------- */
+/* ---- public: calls --------------------------------------------------------- */
 
-static struct evhttp_request *build_request(struct upstream_call *call, const struct upstream_request *rq)
+static bool hop_by_hop(const struct http_hdr *h)
 {
-	struct evhttp_request *req = evhttp_request_new(req_done_cb, call);
-	if (req == NULL)
-		return NULL;
-	evhttp_request_set_error_cb(req, req_error_cb);
-	evhttp_request_set_header_cb(req, req_header_cb);
-	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
-	if (rq->headers != NULL)
-		copy_headers(out, rq->headers);
-	evhttp_add_header(out, "Host", call->t->prov->url.authority);
-	if (rq->body_len > 0 && evbuffer_add(evhttp_request_get_output_buffer(req), rq->body, rq->body_len) != 0)
-		goto fail;
-	return req;
-fail:
-	evhttp_request_free(req);
-	return NULL;
+	static const char *const drop[] = {"host", "content-length",	"connection", "keep-alive", "proxy-connection",
+					   "te",   "transfer-encoding", "upgrade"};
+	for (size_t i = 0; i < sizeof(drop) / sizeof(drop[0]); i++)
+		if (h->name_len == strlen(drop[i]) && strncasecmp(h->name, drop[i], h->name_len) == 0)
+			return true;
+	return false;
+}
+
+static bool bytes_clean(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (s[i] == '\r' || s[i] == '\n' || s[i] == '\0')
+			return false;
+	return true;
+}
+
+/* Bytes the request needs after the struct; -1 with err for unsendable input. */
+static int request_size(const struct upstream_request *rq, size_t *nkeep, size_t *bytes, struct err *err)
+{
+	const char *method = rq->method != NULL ? rq->method : "POST";
+	size_t head = strlen(method) + strlen(rq->path) + 2;
+	if (rq->path[0] != '/' || !bytes_clean(rq->path, strlen(rq->path)) || strpbrk(rq->path, " \t") != NULL ||
+	    method[0] == '\0' || !bytes_clean(method, strlen(method)) || strpbrk(method, " \t") != NULL)
+		return err_set(err, EINVAL, "request method or path is not sendable");
+	*nkeep = 0;
+	for (size_t i = 0; i < rq->nheaders; i++) {
+		const struct http_hdr *h = &rq->headers[i];
+		if (h->name_len == 0 || !bytes_clean(h->name, h->name_len) || !bytes_clean(h->value, h->value_len) ||
+		    memchr(h->name, ':', h->name_len) != NULL || memchr(h->name, ' ', h->name_len) != NULL)
+			return err_set(err, EINVAL, "request header %zu is not sendable (CR, LF, NUL or bad name)", i);
+		if (hop_by_hop(h))
+			continue;
+		(*nkeep)++;
+		head += h->name_len + h->value_len + 4;
+	}
+	if (head > UP_REQ_HEAD_MAX)
+		return err_set(err, EINVAL, "request head over %zu bytes", UP_REQ_HEAD_MAX);
+	*bytes = *nkeep * sizeof(struct http_hdr) + head + rq->body_len;
+	return 0;
+}
+
+/* Lays the request out after the struct: header array, strings, body. */
+static void request_copy(struct upstream_call *c, const struct upstream_request *rq, size_t nkeep)
+{
+	char *p = (char *)(c + 1);
+	const char *method = rq->method != NULL ? rq->method : "POST";
+	c->qhdrs = (struct http_hdr *)p;
+	c->nqhdrs = 0;
+	p += nkeep * sizeof(struct http_hdr);
+	for (size_t i = 0; i < rq->nheaders; i++) {
+		const struct http_hdr *h = &rq->headers[i];
+		struct http_hdr *d = &c->qhdrs[c->nqhdrs];
+		if (hop_by_hop(h))
+			continue;
+		/* lower case once: HTTP/2 requires it and HTTP/1.1 does not care */
+		for (size_t k = 0; k < h->name_len; k++)
+			p[k] = (char)tolower((unsigned char)h->name[k]);
+		d->name = p;
+		d->name_len = h->name_len;
+		p += h->name_len;
+		memcpy(p, h->value, h->value_len);
+		d->value = p;
+		d->value_len = h->value_len;
+		p += h->value_len;
+		c->nqhdrs++;
+	}
+	memcpy(p, method, strlen(method) + 1);
+	c->method = p;
+	p += strlen(method) + 1;
+	memcpy(p, rq->path, strlen(rq->path) + 1);
+	c->path = p;
+	p += strlen(rq->path) + 1;
+	if (rq->body_len > 0)
+		memcpy(p, rq->body, rq->body_len);
+	c->body = p;
+	c->body_len = rq->body_len;
 }
 
 struct upstream_call *upstream_call_start(struct upstream_pool *p, size_t provider, const struct upstream_request *rq,
-					  upstream_done_cb cb, void *arg, struct err *err)
+					  const struct upstream_handlers *h, void *arg, struct err *err)
 {
-	struct upstream_call *call;
+	size_t nkeep = 0, bytes = 0;
 	if (provider >= p->ntargets || p->targets[provider].prov->type == GW_PROVIDER_MOCK) {
 		err_set(err, EINVAL, "provider %zu is not a network provider", provider);
 		return NULL;
 	}
-	if ((call = calloc(1, sizeof(*call))) == NULL) {
+	if (h == NULL || h->on_done == NULL || rq->path == NULL) {
+		err_set(err, EINVAL, "upstream_call_start needs a path and an on_done callback");
+		return NULL;
+	}
+	if (request_size(rq, &nkeep, &bytes, err) < 0)
+		return NULL;
+	struct upstream_call *c = calloc(1, sizeof(*c) + bytes);
+	if (c == NULL) {
 		err_set(err, ENOMEM, "out of memory");
 		return NULL;
 	}
-	call->pool = p;
-	call->t = &p->targets[provider];
-	call->cb = cb;
-	call->arg = arg;
-	call->ev_error = -1;
-	TAILQ_INIT(&call->resp_headers);
-	TAILQ_INSERT_TAIL(&p->calls, call, all);
-	call->timer = evtimer_new(p->base, timer_cb, call);
-	call->deliver = event_new(p->base, -1, 0, deliver_cb, call);
-	call->res.body = evbuffer_new();
-	call->path = strdup(rq->path);
-	if (call->timer == NULL || call->deliver == NULL || call->res.body == NULL || call->path == NULL ||
-	    (call->req = build_request(call, rq)) == NULL) {
-		call_free(call);
-		err_set(err, ENOMEM, "out of memory");
-		return NULL;
-	}
-	call->deadline_ns = clock_mono_ns() + (uint64_t)call->t->prov->timeout_ms * 1000000u;
-	arm_timer(call, call->deadline_ns);
-	/* always through the queue, so even the first dispatch runs outside the caller */
-	call->state = CALL_WAITING;
-	TAILQ_INSERT_TAIL(&call->t->waiting, call, link);
-	pool_kick(p);
-	return call;
+	struct up_target *t = &p->targets[provider];
+	c->pool = p;
+	c->t = t;
+	c->h = *h;
+	c->arg = arg;
+	request_copy(c, rq, nkeep);
+	buf_init(&c->rbody, UPSTREAM_MAX_RESPONSE);
+	buf_init(&c->rhead, UPSTREAM_MAX_HEAD + 1024);
+	evtimer_assign(&c->timer, p->base, call_timer_cb, c);
+	c->start_ns = clock_mono_ns();
+	c->deadline_ns = c->start_ns + ms_ns(t->prov->timeout_ms);
+	c->state = CALL_QUEUED;
+	TAILQ_INSERT_TAIL(&p->calls, c, all);
+	TAILQ_INSERT_TAIL(&t->waiting, c, link);
+	up_call_rearm(c);
+	up_pool_kick(p);
+	return c;
 }
 
-void upstream_call_cancel(struct upstream_call *call)
-{
-	if (call == NULL)
-		return;
-	switch (call->state) {
-	case CALL_WAITING:
-		TAILQ_REMOVE(&call->t->waiting, call, link);
-		evhttp_request_free(call->req);
-		call->req = NULL;
-		break;
-	case CALL_IN_FLIGHT:
-		call_abort_request(call);
-		if (call->conn != NULL) {
-			struct up_conn *c = call->conn;
-			call->conn = NULL;
-			conn_release(c);
-		}
-		break;
-	case CALL_DONE:
-		break;
-	}
-	call_free(call);
-}
+/* ---- public: pool ------------------------------------------------------------ */
 
 struct upstream_pool *upstream_pool_new(struct event_base *base, struct evdns_base *dns, const struct gw_conf *conf,
 					SSL_CTX *const *tls, struct err *err)
@@ -586,6 +687,7 @@ struct upstream_pool *upstream_pool_new(struct event_base *base, struct evdns_ba
 	p->dns = dns;
 	TAILQ_INIT(&p->graveyard);
 	TAILQ_INIT(&p->calls);
+	TAILQ_INIT(&p->dead);
 	p->ntargets = conf->nproviders;
 	p->targets = calloc(p->ntargets > 0 ? p->ntargets : 1, sizeof(*p->targets));
 	p->maint = event_new(base, -1, 0, maint_cb, p);
@@ -593,9 +695,18 @@ struct upstream_pool *upstream_pool_new(struct event_base *base, struct evdns_ba
 		goto nomem;
 	for (size_t i = 0; i < p->ntargets; i++) {
 		struct up_target *t = &p->targets[i];
+		const struct gw_provider *pr = &conf->providers[i];
 		t->pool = p;
-		t->prov = &conf->providers[i];
+		t->index = i;
+		t->prov = pr;
 		t->tls = tls != NULL ? tls[i] : NULL;
+		if (pr->http2 == GW_HTTP2_PRIOR_KNOWLEDGE && !pr->url.tls)
+			t->proto = UP_PROTO_H2;
+		else if (t->tls != NULL && pr->http2 == GW_HTTP2_AUTO)
+			t->proto = UP_PROTO_UNKNOWN;
+		else
+			t->proto = UP_PROTO_H1;
+		t->h2_limit = UP_H2_INITIAL_STREAMS;
 		TAILQ_INIT(&t->idle);
 		TAILQ_INIT(&t->conns);
 		TAILQ_INIT(&t->waiting);
@@ -609,21 +720,34 @@ nomem:
 
 void upstream_pool_free(struct upstream_pool *p)
 {
-	struct upstream_call *call;
+	struct upstream_call *c;
+	struct up_conn *conn;
 	if (p == NULL)
 		return;
-	/* Calls first: a waiting call still owns its unsent request. */
-	while ((call = TAILQ_FIRST(&p->calls)) != NULL) {
-		if (call->state == CALL_WAITING)
-			evhttp_request_free(call->req);
-		if (call->conn != NULL)
-			call->conn->call = NULL; /* evhttp_connection_free drops the request */
-		call_free(call);
+	/* calls first, silently: connections must not call back into freed calls */
+	for (size_t i = 0; i < p->ntargets; i++)
+		TAILQ_FOREACH(conn, &p->targets[i].conns, all)
+		{
+			TAILQ_INIT(&conn->pending);
+			TAILQ_INIT(&conn->streams);
+			conn->npending = 0;
+			conn->call = NULL;
+		}
+	while ((c = TAILQ_FIRST(&p->calls)) != NULL) {
+		TAILQ_REMOVE(&p->calls, c, all);
+		evtimer_del(&c->timer);
+		call_free(c);
 	}
-	for (size_t i = 0; i < p->ntargets; i++) {
-		struct up_conn *c;
-		while ((c = TAILQ_FIRST(&p->targets[i].conns)) != NULL)
-			conn_free(c);
+	while ((c = TAILQ_FIRST(&p->dead)) != NULL) {
+		TAILQ_REMOVE(&p->dead, c, link);
+		call_free(c);
+	}
+	for (size_t i = 0; i < p->ntargets; i++)
+		while ((conn = TAILQ_FIRST(&p->targets[i].conns)) != NULL)
+			up_conn_close(conn);
+	while ((conn = TAILQ_FIRST(&p->graveyard)) != NULL) {
+		TAILQ_REMOVE(&p->graveyard, conn, link);
+		up_conn_free(conn);
 	}
 	if (p->maint != NULL)
 		event_free(p->maint);

@@ -267,12 +267,69 @@ static void test_env_expansion(void **state)
 	assert_non_null(strstr(err.msg, "gw.yaml:2:"));
 }
 
+/* server: the HTTP server's limits, timeouts and workers; defaults and bad values. */
+static void test_server_section(void **state)
+{
+	(void)state;
+	struct err err;
+	struct gw_conf *c = load(PROV MODEL, &err);
+	assert_non_null(c);
+	assert_true(c->workers >= 1 && c->workers <= GW_WORKERS_MAX); /* auto: online CPUs */
+	assert_int_equal(c->max_connections, 10000);
+	assert_int_equal(c->max_header_bytes, 32 * 1024);
+	assert_int_equal(c->max_headers, 100);
+	assert_int_equal(c->request_timeout_ms, 30000);
+	assert_int_equal(c->idle_timeout_ms, 75000);
+	assert_int_equal(c->write_timeout_ms, 30000);
+	assert_int_equal(c->max_pending_write, 1 << 20);
+	gw_conf_free(c);
+	c = load(
+	    "server: { listen: 127.0.0.1:1, workers: 3, max_connections: 7, max_header_bytes: 8KiB, max_headers: 20,"
+	    " request_timeout: 2s, idle_timeout: 500ms, write_timeout: 1m, max_pending_write: 64KiB }\n" PROV MODEL,
+	    &err);
+	assert_non_null(c);
+	assert_int_equal(c->workers, 3);
+	assert_int_equal(c->max_connections, 7);
+	assert_int_equal(c->max_header_bytes, 8192);
+	assert_int_equal(c->max_headers, 20);
+	assert_int_equal(c->request_timeout_ms, 2000);
+	assert_int_equal(c->idle_timeout_ms, 500);
+	assert_int_equal(c->write_timeout_ms, 60000);
+	assert_int_equal(c->max_pending_write, 65536);
+	gw_conf_free(c);
+	c = load("server: { workers: auto }\n" PROV MODEL, &err);
+	assert_non_null(c);
+	gw_conf_free(c);
+
+	static const struct bad_case bad[] = {
+	    {"server: { workers: 0 }\n" PROV MODEL, "gw.yaml:1:20: workers: \"0\" is out of range"},
+	    {"server: { workers: 65 }\n" PROV MODEL, "out of range [1, 64]"},
+	    {"server: { workers: many }\n" PROV MODEL, "server.workers: must be auto or a number 1-64"},
+	    {"server: { max_connections: 0 }\n" PROV MODEL, "max_connections"},
+	    {"server: { max_header_bytes: 10 }\n" PROV MODEL, "max_header_bytes"},
+	    {"server: { max_headers: 2 }\n" PROV MODEL, "max_headers"},
+	    {"server: { request_timeout: 0 }\n" PROV MODEL, "request_timeout"},
+	    {"server: { idle_timeout: soon }\n" PROV MODEL, "idle_timeout"},
+	    {"server: { max_pending_write: 1 }\n" PROV MODEL, "max_pending_write"},
+	    {"server: { backlog: 5 }\n" PROV MODEL, "server.backlog: unknown key"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		c = load(bad[i].text, &err);
+		if (c != NULL || strstr(err.msg, bad[i].want) == NULL)
+			fail_msg("server case %zu: want '%s', got '%s'", i, bad[i].want, err.msg);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_valid),     cmocka_unit_test(test_defaults),
-	    cmocka_unit_test(test_bad),	      cmocka_unit_test(test_errors_start_with_file_line),
-	    cmocka_unit_test(test_url_parse), cmocka_unit_test(test_env_expansion),
+	    cmocka_unit_test(test_server_section),
+	    cmocka_unit_test(test_valid),
+	    cmocka_unit_test(test_defaults),
+	    cmocka_unit_test(test_bad),
+	    cmocka_unit_test(test_errors_start_with_file_line),
+	    cmocka_unit_test(test_url_parse),
+	    cmocka_unit_test(test_env_expansion),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,899 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * HTTP/1.1 message parsing (RFC 9112), see http_parse.h for the calling
+ * protocol. The head is handled in two steps: an incremental scan that
+ * only looks for line ends (resumable at any byte, enforcing the size and
+ * count limits as bytes arrive, so an oversized head is refused before it
+ * is buffered whole), then one pass over the complete head that fills the
+ * zero-copy slices and decides the framing. Bodies are a byte-level state
+ * machine that consumes framing as it goes and hands out data slices.
+ *
+ * Every rejection sets a static err_msg: the parser never copies input into
+ * messages, so nothing a client sends can end up in a log line unescaped.
+ */
+#include "gateway/http_parse.h"
+
+#include <string.h>
+
+enum {
+	ST_HEAD = 0,
+	ST_LENGTH,
+	ST_CLOSE,
+	ST_CHUNK_SIZE,
+	ST_CHUNK_EXT,
+	ST_CHUNK_SIZE_LF,
+	ST_CHUNK_DATA,
+	ST_CHUNK_DATA_CR,
+	ST_CHUNK_DATA_LF,
+	ST_TRAILER,
+	ST_DONE_PENDING, /* complete, DONE not reported yet */
+	ST_DONE,
+	ST_ERROR,
+};
+
+/* Trailer line sub-states (p->sub). */
+enum { TR_LINE_START = 0, TR_IN_LINE, TR_CR, TR_END_LF };
+
+#define CHUNK_LINE_MAX 4096 /* chunk-size line incl. extensions */
+
+/* RFC 9110 tchar. */
+static const uint8_t tchar[256] = {
+    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1, ['+'] = 1, ['-'] = 1, ['.'] = 1,
+    ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1, ['~'] = 1, ['0'] = 1,  ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1,
+    ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1, ['A'] = 1,  ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1,
+    ['F'] = 1, ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1,  ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1,
+    ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1,  ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1,
+    ['Z'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1,  ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1,
+    ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1,  ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1,
+    ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1,  ['z'] = 1,
+};
+
+static inline unsigned char lower(unsigned char c)
+{
+	return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
+}
+
+/* Case-insensitive equality of a slice with a lower-case literal. */
+static bool ieq(const char *s, size_t n, const char *lit, size_t litn)
+{
+	if (n != litn)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (lower((unsigned char)s[i]) != (unsigned char)lit[i])
+			return false;
+	return true;
+}
+#define IEQ(s, n, lit) ieq((s), (n), (lit), sizeof(lit) - 1)
+
+/* field-value bytes: HTAB, SP, VCHAR, obs-text; never CR, LF, NUL or other controls. */
+static inline bool value_char(unsigned char c)
+{
+	return c == '\t' || (c >= 0x20 && c != 0x7f);
+}
+
+static enum http_parse_status fail(struct http_parser *p, enum http_parse_err e, const char *msg)
+{
+	static const int status[] = {
+	    [HTTP_PERR_NONE] = 400,	      [HTTP_PERR_SYNTAX] = 400,		[HTTP_PERR_FRAMING] = 400,
+	    [HTTP_PERR_LINE_TOO_LONG] = 414,  [HTTP_PERR_HEAD_TOO_LARGE] = 431, [HTTP_PERR_TOO_MANY_HEADERS] = 431,
+	    [HTTP_PERR_BODY_TOO_LARGE] = 413, [HTTP_PERR_UNSUPPORTED_TE] = 501, [HTTP_PERR_VERSION] = 505,
+	    [HTTP_PERR_EXPECT] = 417,	      [HTTP_PERR_TRUNCATED] = 400,
+	};
+	p->err = e;
+	p->err_status = status[e];
+	p->err_msg = msg;
+	p->state = ST_ERROR;
+	return HTTP_PARSE_ERROR;
+}
+
+/* ---- set-up ------------------------------------------------------------------ */
+
+static void reset_message(struct http_parser *p)
+{
+	memset(&p->msg, 0, sizeof(p->msg));
+	p->msg.hdrs = p->hdr_buf;
+	p->err = HTTP_PERR_NONE;
+	p->err_status = 0;
+	p->err_msg = NULL;
+	p->head_done = false;
+	p->state = ST_HEAD;
+	p->sub = 0;
+	p->scan = 0;
+	p->line_start = 0;
+	p->lines = 0;
+	p->remaining = 0;
+	p->total = 0;
+	p->ext_len = 0;
+	p->trailer_len = 0;
+}
+
+static void init_common(struct http_parser *p, const struct http_limits *lim, struct http_hdr *hdrs, size_t cap)
+{
+	static const struct http_limits defaults = {HTTP_PARSE_MAX_LINE_DEFAULT, HTTP_PARSE_MAX_HEAD_DEFAULT,
+						    HTTP_PARSE_MAX_HEADERS_DEFAULT, HTTP_PARSE_BODY_UNLIMITED};
+	memset(p, 0, sizeof(*p));
+	p->lim = lim != NULL ? *lim : defaults;
+	p->hdr_buf = hdrs;
+	p->hdr_cap = cap < p->lim.max_headers ? cap : p->lim.max_headers;
+	reset_message(p);
+}
+
+void http_parse_init_request(struct http_parser *p, const struct http_limits *lim, struct http_hdr *hdrs, size_t cap)
+{
+	init_common(p, lim, hdrs, cap);
+	p->response = false;
+}
+
+void http_parse_init_response(struct http_parser *p, const struct http_limits *lim, struct http_hdr *hdrs, size_t cap,
+			      bool head_request)
+{
+	init_common(p, lim, hdrs, cap);
+	p->response = true;
+	p->head_request = head_request;
+}
+
+void http_parse_next(struct http_parser *p, bool head_request)
+{
+	reset_message(p);
+	if (p->response)
+		p->head_request = head_request;
+}
+
+bool http_parse_in_message(const struct http_parser *p)
+{
+	return (p->state != ST_HEAD && p->state != ST_DONE) || (p->state == ST_HEAD && p->scan > 0);
+}
+
+/* ---- start lines --------------------------------------------------------------- */
+
+static const struct {
+	const char *name;
+	size_t len;
+	enum http_method m;
+} methods[] = {
+    {"GET", 3, HTTP_METHOD_GET},     {"POST", 4, HTTP_METHOD_POST},	  {"HEAD", 4, HTTP_METHOD_HEAD},
+    {"PUT", 3, HTTP_METHOD_PUT},     {"DELETE", 6, HTTP_METHOD_DELETE},	  {"OPTIONS", 7, HTTP_METHOD_OPTIONS},
+    {"PATCH", 5, HTTP_METHOD_PATCH}, {"CONNECT", 7, HTTP_METHOD_CONNECT}, {"TRACE", 5, HTTP_METHOD_TRACE},
+};
+
+const char *http_parse_method_name(enum http_method m)
+{
+	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+		if (methods[i].m == m)
+			return methods[i].name;
+	return "OTHER";
+}
+
+/* "HTTP/1.x" at s (8 bytes available). 0 ok, -1 syntax, -2 another version. */
+static int parse_version(const char *s, int *minor)
+{
+	if (memcmp(s, "HTTP/", 5) != 0 || s[5] < '0' || s[5] > '9' || s[6] != '.' || s[7] < '0' || s[7] > '9')
+		return -1;
+	if (s[5] != '1' || (s[7] != '0' && s[7] != '1'))
+		return -2;
+	*minor = s[7] - '0';
+	return 0;
+}
+
+static enum http_parse_status request_line(struct http_parser *p, const char *s, size_t n)
+{
+	struct http_msg *m = &p->msg;
+	size_t i = 0;
+	while (i < n && tchar[(unsigned char)s[i]])
+		i++;
+	if (i == 0 || i >= n || s[i] != ' ')
+		return fail(p, HTTP_PERR_SYNTAX, "malformed request line (method)");
+	m->method_str = (struct http_slice){s, i};
+	m->method = HTTP_METHOD_OTHER;
+	for (size_t k = 0; k < sizeof(methods) / sizeof(methods[0]); k++)
+		if (methods[k].len == i && memcmp(methods[k].name, s, i) == 0)
+			m->method = methods[k].m;
+	size_t t = ++i;
+	while (i < n && (unsigned char)s[i] > 0x20 && (unsigned char)s[i] < 0x7f)
+		i++;
+	if (i == t || i >= n || s[i] != ' ')
+		return fail(p, HTTP_PERR_SYNTAX, "malformed request line (target)");
+	m->target = (struct http_slice){s + t, i - t};
+	i++;
+	if (n - i != 8)
+		return fail(p, HTTP_PERR_SYNTAX, "malformed request line (version)");
+	int rc = parse_version(s + i, &m->minor_version);
+	if (rc == -2)
+		return fail(p, HTTP_PERR_VERSION, "HTTP version not supported (HTTP/1.0 and HTTP/1.1 are)");
+	if (rc < 0)
+		return fail(p, HTTP_PERR_SYNTAX, "malformed request line (version)");
+	return HTTP_PARSE_AGAIN;
+}
+
+static enum http_parse_status status_line(struct http_parser *p, const char *s, size_t n)
+{
+	struct http_msg *m = &p->msg;
+	if (n < 12 || s[8] != ' ')
+		return fail(p, HTTP_PERR_SYNTAX, "malformed status line");
+	int rc = parse_version(s, &m->minor_version);
+	if (rc == -2)
+		return fail(p, HTTP_PERR_VERSION, "HTTP version not supported");
+	if (rc < 0)
+		return fail(p, HTTP_PERR_SYNTAX, "malformed status line");
+	for (int k = 9; k < 12; k++)
+		if (s[k] < '0' || s[k] > '9')
+			return fail(p, HTTP_PERR_SYNTAX, "malformed status code");
+	m->status = (s[9] - '0') * 100 + (s[10] - '0') * 10 + (s[11] - '0');
+	if (m->status < 100)
+		return fail(p, HTTP_PERR_SYNTAX, "malformed status code");
+	/* RFC 9112 requires the SP before an empty reason; some servers omit it */
+	if (n > 12 && s[12] != ' ')
+		return fail(p, HTTP_PERR_SYNTAX, "malformed status line");
+	for (size_t i = 13; i < n; i++)
+		if (!value_char((unsigned char)s[i]))
+			return fail(p, HTTP_PERR_SYNTAX, "invalid character in reason phrase");
+	m->reason = n > 13 ? (struct http_slice){s + 13, n - 13} : (struct http_slice){s + n, 0};
+	return HTTP_PARSE_AGAIN;
+}
+
+/* ---- header semantics ------------------------------------------------------ */
+
+/* What the framing headers said, gathered over all fields of one head. */
+struct framing {
+	bool has_cl, has_te, te_chunked_last, te_other, te_chunked_twice;
+	uint64_t cl;
+	bool conn_close, conn_keep_alive, conn_upgrade;
+	bool bad_cl, bad_expect;
+	unsigned hosts;
+};
+
+/* Content-Length: 1*DIGIT, or a list of identical values (RFC 9112 6.3 5). */
+static int content_length(struct framing *f, const char *v, size_t n)
+{
+	size_t i = 0;
+	for (;;) {
+		uint64_t x = 0;
+		size_t d = 0;
+		while (i < n && v[i] >= '0' && v[i] <= '9') {
+			if (x > (UINT64_MAX - 9) / 10 || d >= 19)
+				return -1;
+			x = x * 10 + (uint64_t)(v[i] - '0');
+			i++;
+			d++;
+		}
+		if (d == 0 || (f->has_cl && x != f->cl))
+			return -1;
+		f->has_cl = true;
+		f->cl = x;
+		while (i < n && (v[i] == ' ' || v[i] == '\t'))
+			i++;
+		if (i == n)
+			return 0;
+		if (v[i++] != ',')
+			return -1;
+		while (i < n && (v[i] == ' ' || v[i] == '\t'))
+			i++;
+	}
+}
+
+/* Calls fn for each non-empty element of a comma-separated list (OWS trimmed). */
+static void list_each(const char *v, size_t n, void (*fn)(struct framing *f, const char *e, size_t en),
+		      struct framing *f)
+{
+	size_t i = 0;
+	while (i < n) {
+		while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
+			i++;
+		size_t s = i;
+		while (i < n && v[i] != ',')
+			i++;
+		size_t e = i;
+		while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t'))
+			e--;
+		if (e > s)
+			fn(f, v + s, e - s);
+	}
+}
+
+static void te_elem(struct framing *f, const char *e, size_t n)
+{
+	if (IEQ(e, n, "chunked")) {
+		if (f->te_chunked_last)
+			f->te_chunked_twice = true;
+		f->te_chunked_last = true;
+	} else {
+		/* a coding after chunked: chunked is no longer last */
+		if (f->te_chunked_last)
+			f->te_chunked_twice = true;
+		f->te_chunked_last = false;
+		f->te_other = true;
+	}
+}
+
+static void conn_elem(struct framing *f, const char *e, size_t n)
+{
+	if (IEQ(e, n, "close"))
+		f->conn_close = true;
+	else if (IEQ(e, n, "keep-alive"))
+		f->conn_keep_alive = true;
+	else if (IEQ(e, n, "upgrade"))
+		f->conn_upgrade = true;
+}
+
+bool http_parse_has_token(const char *v, size_t n, const char *token)
+{
+	size_t tn = strlen(token);
+	size_t i = 0;
+	while (i < n) {
+		while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
+			i++;
+		size_t s = i;
+		while (i < n && v[i] != ',')
+			i++;
+		size_t e = i;
+		while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t'))
+			e--;
+		if (e - s == tn) {
+			size_t k = 0;
+			while (k < tn && lower((unsigned char)v[s + k]) == lower((unsigned char)token[k]))
+				k++;
+			if (k == tn)
+				return true;
+		}
+	}
+	return false;
+}
+
+/* Interprets one field; problems are only noted here and judged once the head is complete. */
+static void header_semantics(struct http_parser *p, struct framing *f, const struct http_hdr *h)
+{
+	switch (h->name_len) {
+	case 4:
+		if (IEQ(h->name, 4, "host"))
+			f->hosts++;
+		break;
+	case 6:
+		if (!p->response && IEQ(h->name, 6, "expect")) {
+			if (IEQ(h->value, h->value_len, "100-continue"))
+				p->msg.expect_continue = true;
+			else
+				f->bad_expect = true;
+		}
+		break;
+	case 10:
+		if (IEQ(h->name, 10, "connection"))
+			list_each(h->value, h->value_len, conn_elem, f);
+		break;
+	case 14:
+		if (IEQ(h->name, 14, "content-length") && content_length(f, h->value, h->value_len) < 0)
+			f->bad_cl = true;
+		break;
+	case 17:
+		if (IEQ(h->name, 17, "transfer-encoding")) {
+			f->has_te = true;
+			list_each(h->value, h->value_len, te_elem, f);
+		}
+		break;
+	default:
+		break;
+	}
+}
+
+/* One "name: value" line (without CRLF) into the header array. */
+static int header_line(struct http_parser *p, const char *s, size_t n, struct framing *f)
+{
+	struct http_msg *m = &p->msg;
+	size_t i = 0;
+	if (n > 0 && (s[0] == ' ' || s[0] == '\t')) {
+		fail(p, HTTP_PERR_SYNTAX, "obsolete line folding in a header");
+		return -1;
+	}
+	while (i < n && tchar[(unsigned char)s[i]])
+		i++;
+	if (i == 0 || i >= n || s[i] != ':') {
+		fail(p, HTTP_PERR_SYNTAX,
+		     i < n && (s[i] == ' ' || s[i] == '\t') ? "whitespace before a header colon"
+							    : "invalid header name");
+		return -1;
+	}
+	size_t vs = i + 1;
+	while (vs < n && (s[vs] == ' ' || s[vs] == '\t'))
+		vs++;
+	for (size_t k = vs; k < n; k++)
+		if (!value_char((unsigned char)s[k])) {
+			fail(p, HTTP_PERR_SYNTAX, "invalid character in a header value");
+			return -1;
+		}
+	size_t ve = n;
+	while (ve > vs && (s[ve - 1] == ' ' || s[ve - 1] == '\t'))
+		ve--;
+	if (m->nhdrs >= p->hdr_cap) {
+		fail(p, HTTP_PERR_TOO_MANY_HEADERS, "too many header fields");
+		return -1;
+	}
+	struct http_hdr *h = &p->hdr_buf[m->nhdrs++];
+	h->name = s;
+	h->name_len = i;
+	h->value = s + vs;
+	h->value_len = ve - vs;
+	header_semantics(p, f, h);
+	return 0;
+}
+
+/* Body framing of a request (RFC 9112 6.1-6.3, strict). */
+static enum http_parse_status request_framing(struct http_parser *p, const struct framing *f)
+{
+	struct http_msg *m = &p->msg;
+	if (f->hosts > 1 || (f->hosts == 0 && m->minor_version == 1))
+		return fail(p, HTTP_PERR_SYNTAX, "a request needs exactly one Host header");
+	if (f->bad_cl)
+		return fail(p, HTTP_PERR_FRAMING, "invalid or conflicting Content-Length");
+	if (f->bad_expect)
+		return fail(p, HTTP_PERR_EXPECT, "unsupported Expect (only 100-continue is)");
+	if (f->has_te) {
+		if (m->minor_version == 0)
+			return fail(p, HTTP_PERR_FRAMING, "Transfer-Encoding in an HTTP/1.0 request");
+		if (f->has_cl)
+			return fail(p, HTTP_PERR_FRAMING, "both Content-Length and Transfer-Encoding");
+		if (!f->te_chunked_last || f->te_chunked_twice)
+			return fail(p, HTTP_PERR_FRAMING, "Transfer-Encoding must end in chunked (once)");
+		if (f->te_other)
+			return fail(p, HTTP_PERR_UNSUPPORTED_TE, "unsupported transfer coding (only chunked is)");
+		m->body = HTTP_BODY_CHUNKED;
+	} else if (f->has_cl) {
+		m->body = HTTP_BODY_LENGTH;
+		m->content_length = f->cl;
+		if (f->cl > p->lim.max_body)
+			return fail(p, HTTP_PERR_BODY_TOO_LARGE, "request body too large");
+	}
+	if (m->minor_version == 0)
+		m->expect_continue = false; /* RFC 9110 10.1.1: ignore 100-continue from HTTP/1.0 */
+	return HTTP_PARSE_HEAD;
+}
+
+static enum http_parse_status response_framing(struct http_parser *p, const struct framing *f)
+{
+	struct http_msg *m = &p->msg;
+	if (p->head_request || m->status == 204 || m->status == 304)
+		return HTTP_PARSE_HEAD; /* no body whatever the headers say */
+	if (f->bad_cl)
+		return fail(p, HTTP_PERR_FRAMING, "invalid or conflicting Content-Length");
+	if (f->has_te) {
+		if (m->minor_version == 0 || f->has_cl)
+			return fail(p, HTTP_PERR_FRAMING, "ambiguous response framing (Transfer-Encoding)");
+		if (!f->te_chunked_last || f->te_chunked_twice || f->te_other)
+			return fail(p, HTTP_PERR_UNSUPPORTED_TE, "unsupported transfer coding in a response");
+		m->body = HTTP_BODY_CHUNKED;
+	} else if (f->has_cl) {
+		m->body = HTTP_BODY_LENGTH;
+		m->content_length = f->cl;
+		if (f->cl > p->lim.max_body)
+			return fail(p, HTTP_PERR_BODY_TOO_LARGE, "response body too large");
+	} else {
+		m->body = HTTP_BODY_CLOSE;
+	}
+	return HTTP_PARSE_HEAD;
+}
+
+/* The whole head is in s[0..n) (n includes the final CRLF); fill msg. */
+static enum http_parse_status parse_head(struct http_parser *p, const char *s, size_t n)
+{
+	struct http_msg *m = &p->msg;
+	struct framing f;
+	const char *end = s + n - 2; /* the empty line */
+	const char *eol = memchr(s, '\n', n);
+	enum http_parse_status st;
+
+	memset(&f, 0, sizeof(f));
+	m->head_len = n;
+	m->hdrs = p->hdr_buf;
+	m->nhdrs = 0;
+	st = p->response ? status_line(p, s, (size_t)(eol - 1 - s)) : request_line(p, s, (size_t)(eol - 1 - s));
+	if (st == HTTP_PARSE_ERROR)
+		return st;
+	for (const char *l = eol + 1; l < end;) {
+		const char *e = memchr(l, '\n', (size_t)(end + 2 - l));
+		if (header_line(p, l, (size_t)(e - 1 - l), &f) < 0)
+			return HTTP_PARSE_ERROR;
+		l = e + 1;
+	}
+	m->keep_alive = m->minor_version == 1 ? !f.conn_close : (f.conn_keep_alive && !f.conn_close);
+	m->upgrade = f.conn_upgrade;
+	p->head_done = true;
+	st = p->response ? response_framing(p, &f) : request_framing(p, &f);
+	if (m->body == HTTP_BODY_CLOSE)
+		m->keep_alive = false;
+	return st;
+}
+
+/* ---- head scanning --------------------------------------------------------------- */
+
+/*
+ * Scans buf[base+scan..len) for line ends. Returns AGAIN (need more),
+ * ERROR, or HEAD with *head_len set when the empty line was found. Only
+ * offsets are kept, so the buffer may move between calls.
+ */
+static enum http_parse_status scan_head(struct http_parser *p, const char *buf, size_t len, size_t base,
+					size_t *head_len)
+{
+	const char *h = buf + base;
+	size_t avail = len - base;
+	size_t cap_lines = p->hdr_cap;
+	while (p->scan < avail) {
+		const char *nl = memchr(h + p->scan, '\n', avail - p->scan);
+		size_t upto = nl != NULL ? (size_t)(nl - h) : avail; /* end of what we can judge */
+		/* content so far, without the CR that ends (or may be about to end) it */
+		size_t line_len = upto - p->line_start - (upto > p->line_start && h[upto - 1] == '\r' ? 1 : 0);
+		if (p->lines == 0 && line_len > p->lim.max_line)
+			return fail(p, HTTP_PERR_LINE_TOO_LONG,
+				    p->response ? "status line too long" : "request line too long");
+		if (upto + (nl != NULL ? 1 : 0) > p->lim.max_head)
+			return fail(p, HTTP_PERR_HEAD_TOO_LARGE, "header section too large");
+		if (nl == NULL) {
+			p->scan = avail;
+			return HTTP_PARSE_AGAIN;
+		}
+		if (upto == p->line_start || h[upto - 1] != '\r')
+			return fail(p, HTTP_PERR_SYNTAX, "bare LF (lines must end in CRLF)");
+		p->scan = upto + 1;
+		if (upto - 1 == p->line_start) { /* empty line: end of head */
+			*head_len = p->scan;
+			return HTTP_PARSE_HEAD;
+		}
+		if (p->lines > 0 && p->lines > cap_lines)
+			return fail(p, HTTP_PERR_TOO_MANY_HEADERS, "too many header fields");
+		p->lines++;
+		p->line_start = p->scan;
+	}
+	return HTTP_PARSE_AGAIN;
+}
+
+/* Leading empty lines before a request line are ignored (RFC 9112 2.2). -1: need more; -2: error. */
+static int skip_crlf(struct http_parser *p, const char *buf, size_t len, size_t *base)
+{
+	while (*base < len && p->scan == 0 && (buf[*base] == '\r' || buf[*base] == '\n')) {
+		if (buf[*base] == '\n') {
+			fail(p, HTTP_PERR_SYNTAX, "bare LF (lines must end in CRLF)");
+			return -2;
+		}
+		if (*base + 1 >= len)
+			return -1;
+		if (buf[*base + 1] != '\n') {
+			fail(p, HTTP_PERR_SYNTAX, "bare CR");
+			return -2;
+		}
+		*base += 2;
+	}
+	return 0;
+}
+
+static void after_head(struct http_parser *p)
+{
+	const struct http_msg *m = &p->msg;
+	switch (m->body) {
+	case HTTP_BODY_NONE:
+		p->state = ST_DONE_PENDING;
+		break;
+	case HTTP_BODY_LENGTH:
+		p->remaining = m->content_length;
+		p->state = m->content_length > 0 ? ST_LENGTH : ST_DONE_PENDING;
+		break;
+	case HTTP_BODY_CHUNKED:
+		p->state = ST_CHUNK_SIZE;
+		p->remaining = 0;
+		p->ext_len = 0;
+		p->sub = 0;
+		break;
+	case HTTP_BODY_CLOSE:
+		p->state = ST_CLOSE;
+		break;
+	}
+}
+
+static enum http_parse_status feed_head(struct http_parser *p, const char *buf, size_t len, size_t *used)
+{
+	size_t base = 0;
+	for (;;) {
+		size_t head_len = 0;
+		int rc = skip_crlf(p, buf, len, &base);
+		if (rc == -2)
+			return HTTP_PARSE_ERROR;
+		*used = base;
+		if (rc == -1)
+			return HTTP_PARSE_AGAIN;
+		if (p->scan > len - base) /* caller presented fewer bytes than before */
+			p->scan = p->line_start = 0, p->lines = 0;
+		enum http_parse_status st = scan_head(p, buf, len, base, &head_len);
+		if (st != HTTP_PARSE_HEAD)
+			return st;
+		st = parse_head(p, buf + base, head_len);
+		if (st == HTTP_PARSE_ERROR)
+			return st;
+		if (p->response && p->msg.status < 200) {
+			if (p->msg.status == 101)
+				return fail(p, HTTP_PERR_SYNTAX, "unexpected 101 Switching Protocols");
+			/* interim response: drop it and parse the real one */
+			base += head_len;
+			reset_message(p);
+			*used = base;
+			continue;
+		}
+		*used = base + head_len;
+		after_head(p);
+		return HTTP_PARSE_HEAD;
+	}
+}
+
+/* ---- bodies ----------------------------------------------------------------------- */
+
+static int hexval(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = lower(c);
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* Trailer section after the last chunk: validated, bounded, discarded. */
+static enum http_parse_status trailer_byte(struct http_parser *p, unsigned char c)
+{
+	if (++p->trailer_len > p->lim.max_head)
+		return fail(p, HTTP_PERR_HEAD_TOO_LARGE, "trailer section too large");
+	switch (p->sub) {
+	case TR_LINE_START:
+		if (c == '\r') {
+			p->sub = TR_END_LF;
+			return HTTP_PARSE_AGAIN;
+		}
+		if (c == ' ' || c == '\t' || !tchar[c])
+			return fail(p, HTTP_PERR_SYNTAX, "malformed trailer field");
+		p->sub = TR_IN_LINE;
+		return HTTP_PARSE_AGAIN;
+	case TR_IN_LINE:
+		if (c == '\r')
+			p->sub = TR_CR;
+		else if (!value_char(c) && c != ':')
+			return fail(p, HTTP_PERR_SYNTAX, "malformed trailer field");
+		return HTTP_PARSE_AGAIN;
+	case TR_CR:
+		if (c != '\n')
+			return fail(p, HTTP_PERR_SYNTAX, "bare CR in trailer");
+		p->sub = TR_LINE_START;
+		return HTTP_PARSE_AGAIN;
+	default: /* TR_END_LF */
+		if (c != '\n')
+			return fail(p, HTTP_PERR_SYNTAX, "bare CR after the last chunk");
+		p->state = ST_DONE;
+		return HTTP_PARSE_DONE;
+	}
+}
+
+/* Chunk-size line: 1*HEXDIG [ BWS ; ext ] CRLF. */
+static enum http_parse_status chunk_size_byte(struct http_parser *p, unsigned char c)
+{
+	if (++p->ext_len > CHUNK_LINE_MAX)
+		return fail(p, HTTP_PERR_SYNTAX, "chunk-size line too long");
+	if (p->state == ST_CHUNK_SIZE) {
+		int v = hexval(c);
+		if (v >= 0) {
+			if (p->remaining > (UINT64_MAX >> 4))
+				return fail(p, HTTP_PERR_BODY_TOO_LARGE, "chunk size too large");
+			p->remaining = (p->remaining << 4) | (uint64_t)v;
+			return HTTP_PARSE_AGAIN;
+		}
+		if (p->ext_len == 1)
+			return fail(p, HTTP_PERR_SYNTAX, "malformed chunk size");
+		if (c == '\r') {
+			p->state = ST_CHUNK_SIZE_LF;
+			return HTTP_PARSE_AGAIN;
+		}
+		if (c != ';' && c != ' ' && c != '\t')
+			return fail(p, HTTP_PERR_SYNTAX, "malformed chunk size");
+		p->state = ST_CHUNK_EXT;
+		return HTTP_PARSE_AGAIN;
+	}
+	if (p->state == ST_CHUNK_EXT) {
+		if (c == '\r')
+			p->state = ST_CHUNK_SIZE_LF;
+		else if (!value_char(c))
+			return fail(p, HTTP_PERR_SYNTAX, "invalid character in a chunk extension");
+		return HTTP_PARSE_AGAIN;
+	}
+	/* ST_CHUNK_SIZE_LF */
+	if (c != '\n')
+		return fail(p, HTTP_PERR_SYNTAX, "bare CR in a chunk-size line");
+	p->ext_len = 0;
+	if (p->remaining == 0) {
+		p->state = ST_TRAILER;
+		p->sub = TR_LINE_START;
+		return HTTP_PARSE_AGAIN;
+	}
+	if (p->remaining > p->lim.max_body - p->total || p->total > p->lim.max_body)
+		return fail(p, HTTP_PERR_BODY_TOO_LARGE,
+			    p->response ? "response body too large" : "request body too large");
+	p->state = ST_CHUNK_DATA;
+	return HTTP_PARSE_AGAIN;
+}
+
+static enum http_parse_status feed_chunked(struct http_parser *p, const char *buf, size_t len, size_t *used,
+					   struct http_slice *data)
+{
+	size_t i = 0;
+	while (i < len) {
+		unsigned char c = (unsigned char)buf[i];
+		enum http_parse_status st = HTTP_PARSE_AGAIN;
+		switch (p->state) {
+		case ST_CHUNK_DATA: {
+			size_t n = len - i < p->remaining ? len - i : (size_t)p->remaining;
+			p->remaining -= n;
+			p->total += n;
+			if (p->remaining == 0)
+				p->state = ST_CHUNK_DATA_CR;
+			if (data != NULL)
+				*data = (struct http_slice){buf + i, n};
+			*used = i + n;
+			return HTTP_PARSE_DATA;
+		}
+		case ST_CHUNK_DATA_CR:
+			if (c != '\r')
+				return fail(p, HTTP_PERR_SYNTAX, "missing CRLF after chunk data");
+			p->state = ST_CHUNK_DATA_LF;
+			break;
+		case ST_CHUNK_DATA_LF:
+			if (c != '\n')
+				return fail(p, HTTP_PERR_SYNTAX, "missing CRLF after chunk data");
+			p->state = ST_CHUNK_SIZE;
+			p->remaining = 0;
+			p->ext_len = 0;
+			break;
+		case ST_TRAILER:
+			st = trailer_byte(p, c);
+			break;
+		default:
+			st = chunk_size_byte(p, c);
+			break;
+		}
+		i++;
+		if (st == HTTP_PARSE_ERROR)
+			return st;
+		if (st == HTTP_PARSE_DONE) {
+			*used = i;
+			return st;
+		}
+	}
+	*used = len;
+	return HTTP_PARSE_AGAIN;
+}
+
+enum http_parse_status http_parse_feed(struct http_parser *p, const char *buf, size_t len, size_t *used,
+				       struct http_slice *data)
+{
+	*used = 0;
+	if (data != NULL)
+		*data = (struct http_slice){NULL, 0};
+	switch (p->state) {
+	case ST_HEAD:
+		return feed_head(p, buf, len, used);
+	case ST_LENGTH: {
+		if (len == 0)
+			return HTTP_PARSE_AGAIN;
+		size_t n = len < p->remaining ? len : (size_t)p->remaining;
+		p->remaining -= n;
+		p->total += n;
+		if (p->remaining == 0)
+			p->state = ST_DONE_PENDING;
+		if (data != NULL)
+			*data = (struct http_slice){buf, n};
+		*used = n;
+		return HTTP_PARSE_DATA;
+	}
+	case ST_CLOSE:
+		if (len == 0)
+			return HTTP_PARSE_AGAIN;
+		if (p->total == p->lim.max_body)
+			return fail(p, HTTP_PERR_BODY_TOO_LARGE, "response body too large");
+		/* up to the limit first, so the outcome does not depend on how bytes arrive */
+		if (len > p->lim.max_body - p->total)
+			len = (size_t)(p->lim.max_body - p->total);
+		p->total += len;
+		if (data != NULL)
+			*data = (struct http_slice){buf, len};
+		*used = len;
+		return HTTP_PARSE_DATA;
+	case ST_DONE_PENDING:
+		p->state = ST_DONE;
+		return HTTP_PARSE_DONE;
+	case ST_DONE:
+		return HTTP_PARSE_DONE;
+	case ST_ERROR:
+		return HTTP_PARSE_ERROR;
+	default:
+		return feed_chunked(p, buf, len, used, data);
+	}
+}
+
+enum http_parse_status http_parse_eof(struct http_parser *p)
+{
+	switch (p->state) {
+	case ST_HEAD:
+		if (p->scan == 0)
+			return HTTP_PARSE_AGAIN;
+		break;
+	case ST_CLOSE:
+	case ST_DONE_PENDING:
+		p->state = ST_DONE;
+		return HTTP_PARSE_DONE;
+	case ST_DONE:
+		return HTTP_PARSE_AGAIN;
+	case ST_ERROR:
+		return HTTP_PARSE_ERROR;
+	default:
+		break;
+	}
+	return fail(p, HTTP_PERR_TRUNCATED, "connection closed in the middle of a message");
+}
+
+/* ---- lookups ------------------------------------------------------------------------ */
+
+const struct http_hdr *http_parse_header(const struct http_msg *m, const char *name)
+{
+	size_t n = strlen(name);
+	for (size_t i = 0; i < m->nhdrs; i++) {
+		const struct http_hdr *h = &m->hdrs[i];
+		if (h->name_len != n)
+			continue;
+		size_t k = 0;
+		while (k < n && lower((unsigned char)h->name[k]) == lower((unsigned char)name[k]))
+			k++;
+		if (k == n)
+			return h;
+	}
+	return NULL;
+}
+
+static const struct {
+	int status;
+	const char *phrase;
+} reasons[] = {
+    {100, "Continue"},
+    {200, "OK"},
+    {201, "Created"},
+    {202, "Accepted"},
+    {204, "No Content"},
+    {206, "Partial Content"},
+    {301, "Moved Permanently"},
+    {302, "Found"},
+    {304, "Not Modified"},
+    {400, "Bad Request"},
+    {401, "Unauthorized"},
+    {402, "Payment Required"},
+    {403, "Forbidden"},
+    {404, "Not Found"},
+    {405, "Method Not Allowed"},
+    {406, "Not Acceptable"},
+    {408, "Request Timeout"},
+    {409, "Conflict"},
+    {410, "Gone"},
+    {411, "Length Required"},
+    {413, "Content Too Large"},
+    {414, "URI Too Long"},
+    {415, "Unsupported Media Type"},
+    {417, "Expectation Failed"},
+    {422, "Unprocessable Content"},
+    {424, "Failed Dependency"},
+    {429, "Too Many Requests"},
+    {431, "Request Header Fields Too Large"},
+    {499, "Client Closed Request"},
+    {500, "Internal Server Error"},
+    {501, "Not Implemented"},
+    {502, "Bad Gateway"},
+    {503, "Service Unavailable"},
+    {504, "Gateway Timeout"},
+    {505, "HTTP Version Not Supported"},
+    {529, "Site Overloaded"},
+};
+
+const char *http_parse_reason(int status)
+{
+	for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
+		if (reasons[i].status == status)
+			return reasons[i].phrase;
+	return "Unknown";
+}
