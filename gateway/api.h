@@ -11,6 +11,10 @@ struct gw_req;
 
 /* POST /v1/chat/completions (api_chat.c). */
 void api_chat_handle(struct gw_req *r);
+/* POST /v1/completions, legacy (api_chat.c). */
+void api_completions_handle(struct gw_req *r);
+/* POST /v1/embeddings (api_embed.c). */
+void api_embed_handle(struct gw_req *r);
 /* GET /v1/models (api_models.c). */
 void api_models_handle(struct gw_req *r);
 

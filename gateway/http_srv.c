@@ -36,6 +36,7 @@
 #include "common/spanrec.h"
 #include "gateway/api.h"
 #include "gateway/auth.h"
+#include "gateway/chat_stream.h"
 #include "gateway/req_hdr.h"
 #include "gateway/upstream.h"
 
@@ -58,6 +59,8 @@ static void h_metrics(struct gw_req *r);
 
 static const struct http_route routes[] = {
     {"/v1/chat/completions", M(HTTP_METHOD_POST), "POST", SPANREC_OP_CHAT, true, api_chat_handle},
+    {"/v1/completions", M(HTTP_METHOD_POST), "POST", SPANREC_OP_TEXT_COMPLETION, true, api_completions_handle},
+    {"/v1/embeddings", M(HTTP_METHOD_POST), "POST", SPANREC_OP_EMBEDDINGS, true, api_embed_handle},
     {"/v1/models", M(HTTP_METHOD_GET) | M(HTTP_METHOD_HEAD), "GET, HEAD", SPANREC_OP_MODELS, true, api_models_handle},
     {"/healthz", M(HTTP_METHOD_GET) | M(HTTP_METHOD_HEAD), "GET, HEAD", SPANREC_OP_NONE, false, h_healthz},
     {"/readyz", M(HTTP_METHOD_GET) | M(HTTP_METHOD_HEAD), "GET, HEAD", SPANREC_OP_NONE, false, h_readyz},
@@ -163,6 +166,9 @@ static void req_account(struct gw_req *r, int status)
 		r->call = NULL;
 	}
 	chat_request_fini(&r->chat);
+	embed_request_fini(&r->embed);
+	chat_stream_free(r->relay);
+	r->relay = NULL;
 	TAILQ_REMOVE(&w->reqs, r, link);
 	w->nreqs--;
 }

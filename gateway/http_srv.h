@@ -25,12 +25,14 @@
 
 #include "common/err.h"
 #include "gateway/chat_parse.h"
+#include "gateway/embed_parse.h"
 #include "gateway/gw.h"
 #include "gateway/http_parse.h"
 #include "gateway/oai_err.h"
 #include "gateway/span_emit.h"
 
 struct evbuffer;
+struct chat_stream;
 struct upstream_call;
 struct http_route;
 struct http_conn;
@@ -51,12 +53,15 @@ struct gw_req {
 	struct span_req span;
 	TAILQ_ENTRY(gw_req) link;
 
-	/* chat completions */
-	struct chat_request chat;
+	/* OpenAI endpoints (api_call.c): freed or cancelled when r finishes */
+	struct chat_request chat;   /* chat and legacy completions */
+	struct embed_request embed; /* embeddings */
 	const struct gw_target *target;
 	size_t provider;
 	const struct provider_ops *ops;
 	struct upstream_call *call; /* in flight; cancelled if the request is aborted */
+	struct chat_stream *relay;  /* a streamed answer's SSE relay */
+	uint64_t att_start_mono_ns; /* the CLIENT span's TTFT counts from here */
 	struct span_attempt att;
 	struct chat_response_info att_resp;
 

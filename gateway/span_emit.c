@@ -97,11 +97,13 @@ void span_emit_build_server(struct spanrec *r, const struct span_req *q)
 	r->start_ns = q->start_ns;
 	r->end_ns = q->end_ns >= q->start_ns ? q->end_ns : q->start_ns;
 	r->http_status = q->http_status;
+	r->ttft_ns = q->ttft_ns;
 	if (q->provider != NULL)
 		SPANREC_SET(r, provider, q->provider);
 	if (q->target != NULL)
 		SPANREC_SET(r, target, q->target);
-	if (q->http_status >= 400) {
+	/* a stream that broke after its 200 head is an error too: error_type says why */
+	if (q->http_status >= 400 || q->error_type[0] != '\0') {
 		char code[8];
 		r->status = SPANREC_STATUS_ERROR;
 		snprintf(code, sizeof(code), "%u", (unsigned)q->http_status);
@@ -124,6 +126,7 @@ void span_emit_build_client(struct spanrec *r, const struct span_req *q, const s
 	r->end_ns = a->end_ns >= a->start_ns ? a->end_ns : a->start_ns;
 	r->attempt = a->attempt;
 	r->http_status = a->http_status;
+	r->ttft_ns = a->ttft_ns;
 	SPANREC_SET(r, provider, a->provider);
 	SPANREC_SET(r, target, a->target);
 	if (a->server_address != NULL) {

@@ -62,8 +62,9 @@ struct span_req {
 	unsigned nmeta;
 	bool meta_overflow; /* more x-llmgw-meta-* headers than slots */
 	bool stream;
+	uint64_t ttft_ns;		/* streams: request arrival -> first token relayed; 0 = n/a */
 	uint16_t http_status;		/* sent to the client */
-	char error_type[32];		/* set with any 4xx/5xx */
+	char error_type[32];		/* set with any 4xx/5xx, and for a stream that failed after its 200 head */
 	struct chat_response_info resp; /* from the answering attempt */
 	const char *provider;		/* gen_ai.provider.name of the answering attempt */
 	const char *target;		/* "provider/model" of the answering attempt */
@@ -80,6 +81,7 @@ struct span_attempt {
 	const char *server_address; /* NULL for in-process providers */
 	uint16_t server_port;
 	uint16_t http_status;		       /* received; 0 when no response */
+	uint64_t ttft_ns;		       /* streams: attempt start -> first token received; 0 = n/a */
 	char error_type[32];		       /* "" on success */
 	const struct chat_response_info *resp; /* NULL when nothing was parsed */
 };

@@ -489,7 +489,7 @@ static void dispatch(struct up_conn *conn, struct upstream_call *c)
 static void target_pump(struct up_target *t)
 {
 	struct upstream_call *c;
-	struct up_conn *conn;
+	struct up_conn *conn, *next;
 	while ((c = TAILQ_FIRST(&t->waiting)) != NULL) {
 		conn = target_ready_conn(t, c);
 		if (conn != NULL) {
@@ -509,10 +509,11 @@ static void target_pump(struct up_target *t)
 	}
 	if (t->proto == UP_PROTO_H1)
 		return;
-	TAILQ_FOREACH(conn, &t->conns, all)
-	{
+	/* every stream placed above goes out in one write per session (a flush may close one) */
+	for (conn = TAILQ_FIRST(&t->conns); conn != NULL; conn = next) {
+		next = TAILQ_NEXT(conn, all);
 		if (conn->proto == UP_PROTO_H2 && conn->state == UPC_READY)
-			up_h2_flush(conn); /* every stream placed above, in one write per session */
+			up_h2_flush(conn);
 	}
 }
 

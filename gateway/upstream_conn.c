@@ -84,6 +84,7 @@ void up_iobuf_fini(struct up_iobuf *b)
 static void conn_read_cb(evutil_socket_t fd, short what, void *arg);
 static void conn_write_cb(evutil_socket_t fd, short what, void *arg);
 static void conn_timer_cb(evutil_socket_t fd, short what, void *arg);
+static void conn_try_next(struct up_conn *c, int last_err);
 
 static void wev_add(struct up_conn *c)
 {
@@ -107,6 +108,19 @@ static void timer_add_ms(struct up_conn *c, int64_t ms)
 	evtimer_add(&c->tev, &tv);
 }
 
+/*
+ * The connect timer: the overall deadline, or sooner while a TCP connect is
+ * in flight and other addresses are left to try (sequential fallback).
+ */
+static void connect_timer_arm(struct up_conn *c)
+{
+	uint64_t now = clock_mono_ns();
+	int64_t ms = c->connect_deadline_ns > now ? (int64_t)((c->connect_deadline_ns - now) / 1000000u) + 1 : 0;
+	if (c->state == UPC_CONNECTING && c->ai_next != NULL && ms > UP_ATTEMPT_MS)
+		ms = UP_ATTEMPT_MS;
+	timer_add_ms(c, ms);
+}
+
 struct up_conn *up_conn_new(struct up_target *t)
 {
 	struct event_base *base = t->pool->base;
@@ -126,6 +140,7 @@ struct up_conn *up_conn_new(struct up_target *t)
 	t->nconns++;
 	t->nconnecting++;
 	/* the deadline covers DNS, TCP and TLS; the work itself starts from the loop */
+	c->connect_deadline_ns = clock_mono_ns() + (uint64_t)t->prov->connect_timeout_ms * 1000000u;
 	timer_add_ms(c, t->prov->connect_timeout_ms);
 	event_active(&c->wev, EV_WRITE, 1);
 	return c;
@@ -219,6 +234,14 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 	char d[96];
 	(void)fd;
 	(void)what;
+	if (c->state == UPC_CONNECTING && c->ai_next != NULL && clock_mono_ns() < c->connect_deadline_ns) {
+		/* this address does not answer: give the next one the rest of the time */
+		wev_del(c);
+		close(c->fd);
+		c->fd = -1;
+		conn_try_next(c, ETIMEDOUT);
+		return;
+	}
 	if (c->state < UPC_READY) {
 		snprintf(d, sizeof(d), "not connected within %lld ms", (long long)c->t->prov->connect_timeout_ms);
 		up_conn_fail(c, UPSTREAM_CONNECT_TIMEOUT, d, false);
@@ -298,6 +321,8 @@ static void conn_connected(struct up_conn *c)
 	event_assign(&c->wev, base, c->fd, EV_WRITE, conn_write_cb, c);
 	c->wev_added = false;
 	event_add(&c->rev, NULL);
+	c->state = UPC_HANDSHAKE; /* for the timer: TCP is done */
+	connect_timer_arm(c);
 	if (t->tls == NULL) {
 		conn_ready(c, t->proto == UP_PROTO_H2 ? UP_PROTO_H2 : UP_PROTO_H1);
 		return;
@@ -345,6 +370,7 @@ static void conn_try_next(struct up_conn *c, int last_err)
 			event_assign(&c->wev, c->t->pool->base, fd, EV_WRITE, conn_write_cb, c);
 			c->wev_added = false;
 			wev_add(c);
+			connect_timer_arm(c);
 			return;
 		}
 		last_err = errno;

@@ -280,7 +280,7 @@ static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t code, void *
 		return 0;
 	}
 	/* REFUSED_STREAM (also what a GOAWAY makes of streams above its last id): never processed */
-	if ((code == NGHTTP2_REFUSED_STREAM || c->h2_unsent) && !c->res.retried) {
+	if ((code == NGHTTP2_REFUSED_STREAM || c->h2_unsent) && !c->res.retried && c->res.status == 0) {
 		up_call_retry(c);
 		return 0;
 	}

@@ -38,10 +38,11 @@ struct evutil_addrinfo;
 struct up_h2;
 struct up_target;
 
-#define UP_IN_CHUNK ((size_t)16 << 10)			    /* read size and initial input buffer */
-#define UP_IN_MAX (UPSTREAM_MAX_HEAD + UP_IN_CHUNK)	    /* largest input buffer (a whole head must fit) */
-#define UP_H2_MAX_STREAMS 1000u				    /* our own cap per session */
-#define UP_H2_INITIAL_STREAMS 100u			    /* assumed until the server's SETTINGS arrive */
+#define UP_IN_CHUNK ((size_t)16 << 10)		    /* read size and initial input buffer */
+#define UP_IN_MAX (UPSTREAM_MAX_HEAD + UP_IN_CHUNK) /* largest input buffer (a whole head must fit) */
+#define UP_ATTEMPT_MS 1000	   /* per address while more are left: a black-holed one must not eat connect_timeout */
+#define UP_H2_MAX_STREAMS 1000u	   /* our own cap per session */
+#define UP_H2_INITIAL_STREAMS 100u /* assumed until the server's SETTINGS arrive */
 #define UP_H2_CONN_WINDOW ((int32_t)16 << 20)		    /* connection receive window */
 #define UP_H2_STREAM_WINDOW ((int32_t)4 << 20)		    /* per-stream receive window */
 #define UP_H2_MAX_HEADER_LIST ((uint32_t)UPSTREAM_MAX_HEAD) /* SETTINGS_MAX_HEADER_LIST_SIZE */
@@ -109,6 +110,7 @@ struct up_conn {
 	struct evutil_addrinfo *ai;	 /* resolved addresses (freed in conn_free) */
 	struct evutil_addrinfo *ai_next; /* next one to try */
 	uint64_t idle_since_ns;		 /* when it last had no request */
+	uint64_t connect_deadline_ns;	 /* DNS + TCP + TLS must be done by then */
 	unsigned served;		 /* responses completed on it */
 	struct up_iobuf in;
 	struct up_iobuf out;

@@ -14,6 +14,7 @@ import zlib from 'node:zlib';
 
 import { Stack, bin, freePort, http, mockApi, randHex, sinkApi, waitFor } from './lib/stack.mjs';
 import { encodeExportRequest } from './lib/otlp-pb.mjs';
+import { readStream, sseData } from './lib/sse.mjs';
 import { httpsGet, makeTestCa, startTlsMock } from './lib/testca.mjs';
 
 const stack = new Stack('tools');
@@ -146,40 +147,6 @@ describe('llmgw-mock', () => {
 
 const PROMPT = 'the quick brown fox jumps over the lazy dog';
 const chatBody = (content, extra = {}) => ({ model: 'gpt-4o-mini', messages: [{ role: 'user', content }], ...extra });
-
-/** "data: X\n\n" events -> [X...]; every event must be a data line. */
-function sseData(text) {
-  return text.split('\n\n').filter((e) => e !== '').map((e) => {
-    assert.ok(e.startsWith('data: '), `SSE event must be "data: ...": ${JSON.stringify(e)}`);
-    return e.slice(6);
-  });
-}
-
-/** POSTs with fetch and reads the body piece by piece: {status, headers, reads, text, error}. */
-async function readStream(url, body, headers = {}, { onRead } = {}) {
-  const res = await fetch(url, {
-    method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body),
-    signal: AbortSignal.timeout(20000),
-  });
-  const reader = res.body.getReader();
-  const dec = new TextDecoder();
-  const out = { status: res.status, headers: res.headers, reads: [], text: '', error: null };
-  for (;;) {
-    let r;
-    try {
-      r = await reader.read();
-    } catch (e) {
-      out.error = e;
-      break;
-    }
-    if (r.done) break;
-    const s = dec.decode(r.value, { stream: true });
-    out.reads.push(s);
-    out.text += s;
-    if (onRead && (await onRead(out, reader)) === false) break;
-  }
-  return out;
-}
 
 /** Checks an OpenAI chat stream and returns {chunks, content, usage (or undefined)}. */
 function checkChatStream(text, { includeUsage }) {

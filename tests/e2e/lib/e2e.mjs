@@ -24,11 +24,11 @@ export const E2E_KEY = 'llmgw-e2e-sdk-5c1f9a7d3e20b846';
  * normal pass or fail). Set one to false to hold the gateway to it.
  */
 export const TODO = {
-  streaming: 'streaming lands in phase B',
-  usageStrip: 'stream usage stripping lands in phase B',
-  embeddings: 'embeddings land in phase B',
-  completions: 'legacy completions pass-through lands in phase B',
-  streamSpans: 'stream span fields land in phase B',
+  streaming: false,
+  usageStrip: false,
+  embeddings: false,
+  completions: false,
+  streamSpans: false,
 };
 
 /** gateway.yaml for the e2e stack: chat and embedding models on the mock, one dead provider. */

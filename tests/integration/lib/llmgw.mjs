@@ -45,7 +45,7 @@ export async function startExporter(stack, { sinkUrl, env = {}, name = 'llmgw-ex
   return { proc, admin, adminPort, cfg, env, metrics: async () => (await http(`${admin}/metrics`)).text };
 }
 
-/** gateway.yaml per the gateway contract: local (the mock), dead (a closed port), builtin (mock type). */
+/** gateway.yaml per the gateway contract: local (the mock), dead (a closed port), builtin (mock type); chat and embedding models. */
 export function gatewayYaml({ port, spansUrl, mockUrl, deadPort }) {
   return `server: { listen: 127.0.0.1:${port}, max_body: 64KiB }
 telemetry: { spans_url: "${spansUrl}" }
@@ -61,6 +61,7 @@ models:
   - { name: gpt-4o-mini, targets: [ { provider: local, model: gpt-4o-mini } ] }
   - { name: dead-model, targets: [ { provider: dead, model: gpt-4o-mini } ] }
   - { name: builtin-model, targets: [ { provider: builtin, model: mock-1 } ] }
+  - { name: text-embedding-3-small, targets: [ { provider: local, model: text-embedding-3-small } ] }
 `;
 }
 

@@ -7,6 +7,7 @@
 //
 // Binaries come from $LLMGW_BUILD (set by tests/run.sh), else ./build.
 
+import assert from 'node:assert/strict';
 import { spawn as cpSpawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -278,6 +279,18 @@ export class Stack {
       return;
     }
     fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /**
+   * Stops everything and asserts a clean shutdown: each process exited 0
+   * within 5 s of SIGTERM and left no sanitizer report (a file's last test).
+   */
+  async assertCleanStop() {
+    for (const x of await this.stopAll()) {
+      assert.equal(x.killed, false, `${x.name} did not exit within 5 s of SIGTERM`);
+      assert.equal(x.code, 0, `${x.name} exit status (signal ${x.signal})`);
+    }
+    for (const h of this.procs) assert.equal(this.problems(h), '', `${h.name}: sanitizer report`);
   }
 
   /** Sanitizer or crash reports in a process's stderr ("" when clean). */

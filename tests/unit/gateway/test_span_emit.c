@@ -54,6 +54,18 @@ static void fill_request(struct span_req *q, struct ids_rng *rng)
 	q->target = "local/gpt-4o-mini-2024-07-18";
 }
 
+/* A first attempt at "p/m" that got status. */
+static void fill_attempt(struct span_attempt *a, struct ids_rng *rng, uint16_t status)
+{
+	memset(a, 0, sizeof(*a));
+	ids_rng_fill(rng, a->span_id, sizeof(a->span_id));
+	a->attempt = 1;
+	a->provider_model = "m";
+	a->provider = "openai";
+	a->target = "p/m";
+	a->http_status = status;
+}
+
 static void test_trace_init(void **state)
 {
 	(void)state;
@@ -165,6 +177,37 @@ static void test_server_and_client(void **state)
 	assert_string_equal(s.meta[0].key, "feature");
 	assert_string_equal(s.meta[0].value, "search");
 	assert_string_equal(c.meta[0].key, ""); /* metadata is on the SERVER span */
+	assert_false(s.flags & SPANREC_F_STREAM);
+	assert_int_equal(s.ttft_ns, 0);
+
+	/* the same as a stream: the flag and TTFT on both spans */
+	q.stream = true;
+	q.ttft_ns = 7000;
+	a.ttft_ns = 6000;
+	span_emit_build_server(&s, &q);
+	span_emit_build_client(&c, &q, &a);
+	valid_or_fail(&s);
+	valid_or_fail(&c);
+	assert_true(s.flags & SPANREC_F_STREAM);
+	assert_true(c.flags & SPANREC_F_STREAM);
+	assert_int_equal(s.ttft_ns, 7000);
+	assert_int_equal(c.ttft_ns, 6000);
+	assert_int_equal(s.status, SPANREC_STATUS_UNSET);
+
+	/* the provider reset the stream mid-way: the client saw 200, the spans say why it failed */
+	snprintf(q.error_type, sizeof(q.error_type), "reset");
+	snprintf(q.resp.finish_reason, sizeof(q.resp.finish_reason), "error");
+	snprintf(a.error_type, sizeof(a.error_type), "reset");
+	span_emit_build_server(&s, &q);
+	span_emit_build_client(&c, &q, &a);
+	valid_or_fail(&s);
+	valid_or_fail(&c);
+	assert_int_equal(s.http_status, 200);
+	assert_int_equal(s.status, SPANREC_STATUS_ERROR);
+	assert_string_equal(s.error_type, "reset");
+	assert_string_equal(s.finish_reason, "error");
+	assert_int_equal(c.status, SPANREC_STATUS_ERROR);
+	assert_string_equal(c.error_type, "reset");
 }
 
 static void test_errors(void **state)
@@ -182,13 +225,7 @@ static void test_errors(void **state)
 	memset(&q.resp, 0, sizeof(q.resp));
 	q.http_status = 429;
 	snprintf(q.error_type, sizeof(q.error_type), "429");
-	memset(&a, 0, sizeof(a));
-	ids_rng_fill(&rng, a.span_id, sizeof(a.span_id));
-	a.attempt = 1;
-	a.provider_model = "m";
-	a.provider = "openai";
-	a.target = "p/m";
-	a.http_status = 429;
+	fill_attempt(&a, &rng, 429);
 	span_emit_build_server(&s, &q);
 	span_emit_build_client(&c, &q, &a);
 	valid_or_fail(&s);

@@ -222,6 +222,27 @@ static void test_connect_error(void **state)
 	tc_fini(&T);
 }
 
+static void test_host_name_resolved(void **state)
+{
+	/* a name, not an IP literal: asynchronous DNS (here /etc/hosts); every address is tried in turn */
+	struct ts_script sc = {.pieces = {"ok"}, .npieces = 1};
+	struct tcall k = {0};
+	char u[64];
+	(void)state;
+	memset(&srv, 0, sizeof(srv));
+	srv.sc = sc;
+	tc_base(&T);
+	evdns_base_load_hosts(T.dns, NULL);
+	ts_server_start(&srv, T.base);
+	T.srv = &srv;
+	snprintf(u, sizeof(u), "http://localhost:%u", (unsigned)srv.port);
+	tc_pool(&T, u, NULL, NULL);
+	tc_start(&T, &k, "/l", "{}");
+	assert_true(tc_run_until(&T, &k.ndone, 1));
+	assert_int_equal(k.outcome, UPSTREAM_OK);
+	down();
+}
+
 static void test_reset_mid_body(void **state)
 {
 	struct tcall k = {.stream = true};
@@ -448,6 +469,7 @@ int main(void)
 	    cmocka_unit_test(test_idle_timeout),
 	    cmocka_unit_test(test_total_timeout),
 	    cmocka_unit_test(test_connect_error),
+	    cmocka_unit_test(test_host_name_resolved),
 	    cmocka_unit_test(test_reset_mid_body),
 	    cmocka_unit_test(test_cancel_in_head),
 	    cmocka_unit_test(test_cancel_in_data),

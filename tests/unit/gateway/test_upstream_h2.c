@@ -55,6 +55,10 @@ static void test_stream_and_headers(void **state)
 	assert_non_null(strstr(srv.last_hdrs, "x-trace: abc\n"));
 	assert_null(strstr(srv.last_hdrs, "connection")); /* hop-by-hop never on h2 */
 	assert_int_equal(tc_metric(&T, OPEN_H2), 1);
+	/* enlarged receive windows so a fast stream is never throttled; no push */
+	assert_int_equal(srv.h2_conn_window, 16 << 20);
+	assert_int_equal(srv.h2_stream_window, 4 << 20);
+	assert_int_equal(srv.h2_push, 0);
 	tc_fini(&T);
 }
 

@@ -123,6 +123,8 @@ struct ts_server {
 	int last_body_len;
 	int pieces_sent;
 	bool released;
+	int32_t h2_conn_window;
+	uint32_t h2_stream_window, h2_push;
 };
 
 /* strcasestr is a GNU extension; the build is strict POSIX. */
@@ -531,6 +533,10 @@ static void ts_h2_request(struct ts_conn *c, struct ts_stream *st)
 {
 	struct ts_server *s = c->s;
 	s->requests++;
+	/* what the client asked for: its receive windows and no server push */
+	s->h2_conn_window = nghttp2_session_get_remote_window_size(c->ng);
+	s->h2_stream_window = nghttp2_session_get_remote_settings(c->ng, NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE);
+	s->h2_push = nghttp2_session_get_remote_settings(c->ng, NGHTTP2_SETTINGS_ENABLE_PUSH);
 	if (s->sc.goaway_last_id > 0 && s->goaways_sent == 0) {
 		nghttp2_submit_goaway(c->ng, NGHTTP2_FLAG_NONE, s->sc.goaway_last_id, NGHTTP2_NO_ERROR, NULL, 0);
 		s->goaways_sent++;

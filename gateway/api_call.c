@@ -1,0 +1,654 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The attempt behind every OpenAI endpoint: route -> encode -> send (or
+ * answer in-process) -> decode or relay -> reply, with one CLIENT span per
+ * attempt emitted as soon as the attempt ends (api_call.h has the outcome
+ * mapping).
+ *
+ * Streams. A stream: true request whose client did not ask for
+ * stream_options.include_usage gets it added upstream (spliced into the
+ * client's bytes) so the span has token counts, and the relay drops the
+ * usage chunk again. The decision to stream is taken on the response
+ * head: only a 2xx text/event-stream answer is streamed (200 SSE head to
+ * the client, then each upstream piece through chat_stream_feed, whose
+ * complete events go out at once); anything else is buffered and answered
+ * like a non-streaming call, so an error before the first byte is always
+ * a JSON error with its real status. Time to first token is taken when
+ * the relay sees the first content delta: from request arrival for the
+ * SERVER span, from the attempt's start for the CLIENT span.
+ *
+ * Who finishes r: exactly one of reply/stream_end/abandon, called from
+ * here; a client that goes away (noticed by the server, or by a failed
+ * write) cancels the upstream call at once and abandons r (499
+ * client_closed). The relay and the parsed request live in r and are
+ * freed by the server when r finishes, so nothing here touches them after
+ * a finishing call.
+ */
+#include "gateway/api_call.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "gateway/chat_stream.h"
+#include "gateway/http_srv.h"
+#include "gateway/req_hdr.h"
+#include "gateway/upstream.h"
+
+#define CALL_MAX_ENCODED ((size_t)64 << 20)
+
+static const char *const op_paths[PROVIDER_OP__COUNT] = {
+    [PROVIDER_OP_CHAT] = "/v1/chat/completions",
+    [PROVIDER_OP_COMPLETIONS] = "/v1/completions",
+    [PROVIDER_OP_EMBEDDINGS] = "/v1/embeddings",
+};
+
+static const struct gw_provider *req_provider(const struct gw_req *r)
+{
+	return &r->w->gw->conf->providers[r->provider];
+}
+
+static enum provider_op req_op(const struct gw_req *r)
+{
+	if (r->span.op == SPANREC_OP_EMBEDDINGS)
+		return PROVIDER_OP_EMBEDDINGS;
+	return r->span.op == SPANREC_OP_TEXT_COMPLETION ? PROVIDER_OP_COMPLETIONS : PROVIDER_OP_CHAT;
+}
+
+/* Emits the CLIENT span once (a later call is a no-op: end_ns is set). */
+static void emit_client_span(struct gw_req *r)
+{
+	struct spanrec rec;
+	if (r->att.end_ns != 0)
+		return;
+	r->att.end_ns = clock_wall_ns();
+	span_emit_build_client(&rec, &r->span, &r->att);
+	span_emit_send(&r->w->gw->span_out, &rec);
+}
+
+static void attempt_begin(struct gw_req *r)
+{
+	const struct gw_provider *p = req_provider(r);
+	struct span_attempt *a = &r->att;
+	memset(a, 0, sizeof(*a));
+	ids_rng_fill(&r->w->rng, a->span_id, sizeof(a->span_id));
+	a->start_ns = clock_wall_ns();
+	r->att_start_mono_ns = clock_mono_ns();
+	a->attempt = 1;
+	a->provider_model = r->target->model;
+	a->provider = p->genai_name;
+	a->target = r->target->label;
+	if (!r->ops->in_process) {
+		a->server_address = p->url.host;
+		a->server_port = p->url.port;
+	}
+	r->span.provider = p->genai_name;
+	r->span.target = r->target->label;
+}
+
+/* Ends the attempt with an error: counts, logs (rate-limited), emits its span. */
+static void attempt_failed(struct gw_req *r, enum gw_upstream_outcome mo, const char *span_type, const char *detail)
+{
+	struct gw_worker *w = r->w;
+	uint64_t suppressed = 0;
+	char qd[200];
+	/* an upstream 4xx is usually the client's request; the rest is the provider's or ours */
+	enum log_level lvl = r->att.http_status >= 400 && r->att.http_status < 500 ? LOG_LVL_INFO : LOG_LVL_WARN;
+	snprintf(r->att.error_type, sizeof(r->att.error_type), "%s", span_type);
+	gw_metrics_upstream(&w->gw->metrics, r->provider, mo);
+	emit_client_span(r);
+	if (log_enabled(lvl) && log_ratelimit_ok(&w->warn_rl, clock_mono_ns(), &suppressed))
+		log_msg(lvl, "upstream_failed",
+			"provider=%s outcome=%s detail=%s request_id=%s status=%u suppressed=%llu",
+			req_provider(r)->name, span_type, log_quote(detail != NULL ? detail : "", qd, sizeof(qd)),
+			r->span.request_id, (unsigned)r->att.http_status, (unsigned long long)suppressed);
+}
+
+/* Upstream response headers worth passing to the client (rate limits, timing). */
+static void relay_headers(struct gw_req *r, const struct http_hdr *up, size_t n)
+{
+	char name[64], value[512];
+	for (size_t i = 0; i < n; i++) {
+		const struct http_hdr *h = &up[i];
+		if (h->name_len >= sizeof(name) || h->value_len >= sizeof(value))
+			continue; /* none of the ones we relay is that long */
+		memcpy(name, h->name, h->name_len);
+		name[h->name_len] = '\0';
+		memcpy(value, h->value, h->value_len);
+		value[h->value_len] = '\0';
+		if (strcasecmp(name, "retry-after") == 0 || strcasecmp(name, "retry-after-ms") == 0 ||
+		    strncasecmp(name, "x-ratelimit-", 12) == 0 || strcasecmp(name, "openai-processing-ms") == 0)
+			http_srv_add_header(r, name, value);
+		else if (strcasecmp(name, "x-request-id") == 0)
+			http_srv_add_header(r, "x-upstream-request-id", value);
+	}
+}
+
+static void stream_facts(struct gw_req *r);
+
+/*
+ * The client went away (or the server is draining): stop the provider at
+ * once (h1: its connection is closed; h2: RST_STREAM) and finish r as
+ * client_closed (499; 503 unavailable while draining) on both spans.
+ */
+static void client_gone(struct gw_req *r)
+{
+	bool closed = http_srv_client_gone(r);
+	if (r->call != NULL) {
+		upstream_call_cancel(r->call);
+		r->call = NULL;
+	}
+	if (r->relay != NULL)
+		stream_facts(r); /* what the stream had delivered: model, id, TTFT */
+	if (r->att.end_ns == 0) {
+		snprintf(r->att.error_type, sizeof(r->att.error_type), "%s",
+			 oai_err_def(closed ? GWE_CLIENT_CLOSED : GWE_UNAVAILABLE)->span_type);
+		emit_client_span(r);
+	}
+	http_srv_abandon(r);
+}
+
+static void on_client_close(struct gw_req *r, void *arg)
+{
+	(void)arg;
+	client_gone(r);
+}
+
+/* ---- whole answers ------------------------------------------------------------------------ */
+
+static void on_success(struct gw_req *r, const struct upstream_result *res)
+{
+	const struct gw_provider *p = req_provider(r);
+	size_t len = res->body_len;
+	const char *body = len > 0 ? res->body : NULL;
+	struct buf translated;
+	bool relay = true;
+	struct err err;
+
+	buf_init(&translated, CALL_MAX_ENCODED);
+	if (r->ops->decode(p, req_op(r), body, len, &r->att_resp, &translated, &relay, &err) < 0) {
+		attempt_failed(r, GW_UP_ERROR, oai_err_def(GWE_UPSTREAM_INVALID)->span_type, err.msg);
+		http_srv_reply_error(r, GWE_UPSTREAM_INVALID, NULL, "provider '%s' returned an invalid response",
+				     p->name);
+		buf_fini(&translated);
+		return;
+	}
+	r->att.resp = &r->att_resp;
+	r->span.resp = r->att_resp;
+	gw_metrics_upstream(&r->w->gw->metrics, r->provider, GW_UP_OK);
+	emit_client_span(r);
+	relay_headers(r, res->headers, res->nheaders);
+	if (relay) {
+		http_srv_reply_body(r, res->status, "application/json", res->body, res->body_len);
+	} else {
+		http_srv_reply_json(r, res->status, translated.data != NULL ? translated.data : "", translated.len);
+	}
+	buf_fini(&translated);
+}
+
+static void on_error_status(struct gw_req *r, const struct upstream_result *res)
+{
+	const struct gw_provider *p = req_provider(r);
+	size_t len = res->body_len;
+	const char *body = len > 0 ? res->body : NULL;
+	char code[8], detail[64];
+
+	snprintf(code, sizeof(code), "%d", res->status);
+	snprintf(detail, sizeof(detail), "HTTP %d", res->status);
+	attempt_failed(r, GW_UP_ERROR, code, detail);
+	metric_inc(r->w->gw->metrics.upstream_relayed_errors);
+	snprintf(r->span.error_type, sizeof(r->span.error_type), "%s", code);
+	relay_headers(r, res->headers, res->nheaders);
+	if (oai_err_is_openai_error(body, len)) {
+		http_srv_reply_body(r, res->status, "application/json", res->body, res->body_len);
+		return;
+	}
+	/* not an OpenAI error body: wrap it, without echoing provider bytes */
+	struct buf out;
+	char msg[160];
+	buf_init(&out, 4096);
+	snprintf(msg, sizeof(msg), "provider '%s' returned HTTP %d", p->name, res->status);
+	if (oai_err_format(&out, msg, oai_err_type_for_status(res->status), NULL, "upstream_error") < 0)
+		buf_reset(&out);
+	http_srv_reply_json(r, res->status, out.data != NULL ? out.data : "", out.len);
+	buf_fini(&out);
+}
+
+/*
+ * How each transport failure is counted and answered: the metric outcome,
+ * the gateway error (status, OpenAI type and code), whether the span's
+ * error.type names the outcome itself (which deadline; reset) rather than
+ * the gateway error, and the message around the provider's name.
+ */
+static const struct upstream_failure {
+	enum gw_upstream_outcome metric;
+	enum gw_error error;
+	bool span_outcome;
+	const char *before, *after;
+} failures[UPSTREAM__COUNT] = {
+    [UPSTREAM_OK] = {GW_UP_ERROR, GWE_UPSTREAM_INVALID, false, "", " sent an invalid response"},
+    [UPSTREAM_CONNECT_ERROR] = {GW_UP_CONNECT_ERROR, GWE_UPSTREAM_CONNECT, false, "could not reach ", ""},
+    [UPSTREAM_TLS_ERROR] = {GW_UP_CONNECT_ERROR, GWE_UPSTREAM_TLS, false, "TLS with ", " failed"},
+    [UPSTREAM_CONNECT_TIMEOUT] = {GW_UP_TIMEOUT, GWE_UPSTREAM_TIMEOUT, true, "", " timed out"},
+    [UPSTREAM_FIRST_BYTE_TIMEOUT] = {GW_UP_TIMEOUT, GWE_UPSTREAM_TIMEOUT, true, "", " timed out"},
+    [UPSTREAM_IDLE_TIMEOUT] = {GW_UP_TIMEOUT, GWE_UPSTREAM_TIMEOUT, true, "", " timed out"},
+    [UPSTREAM_TOTAL_TIMEOUT] = {GW_UP_TIMEOUT, GWE_UPSTREAM_TIMEOUT, true, "", " timed out"},
+    [UPSTREAM_RESET] = {GW_UP_CONNECT_ERROR, GWE_UPSTREAM_CONNECT, true, "", " closed the connection"},
+    [UPSTREAM_PROTOCOL_ERROR] = {GW_UP_ERROR, GWE_UPSTREAM_INVALID, false, "", " sent an invalid response"},
+    [UPSTREAM_TOO_LARGE] = {GW_UP_ERROR, GWE_UPSTREAM_INVALID, false, "", " sent an invalid response"},
+};
+
+static const struct upstream_failure *failure_of(enum upstream_outcome o)
+{
+	return &failures[(unsigned)o < UPSTREAM__COUNT ? o : UPSTREAM_PROTOCOL_ERROR];
+}
+
+/* A call that ended before any streaming started: the whole answer, or why there is none. */
+static void whole_done(struct gw_req *r, const struct upstream_result *res)
+{
+	const struct upstream_failure *f = failure_of(res->outcome);
+	if (res->outcome == UPSTREAM_OK) {
+		r->att.http_status = (uint16_t)res->status;
+		if (res->status >= 200 && res->status < 300) {
+			on_success(r, res);
+			return;
+		}
+		if (res->status >= 400 && res->status < 600) {
+			on_error_status(r, res);
+			return;
+		}
+		attempt_failed(r, f->metric, oai_err_def(f->error)->span_type, "unexpected status");
+		http_srv_reply_error(r, f->error, NULL, "provider '%s' returned unexpected HTTP %d",
+				     req_provider(r)->name, res->status);
+		return;
+	}
+	attempt_failed(r, f->metric,
+		       f->span_outcome ? upstream_outcome_name(res->outcome) : oai_err_def(f->error)->span_type,
+		       res->detail);
+	http_srv_reply_error(r, f->error, NULL, "%sprovider '%s'%s: %s", f->before, req_provider(r)->name, f->after,
+			     res->detail);
+}
+
+/* ---- streamed answers --------------------------------------------------------------------- */
+
+static int relay_write(const char *p, size_t n, void *arg)
+{
+	return http_srv_stream_write(arg, p, n);
+}
+
+/* The relay's facts so far onto both spans (also for a stream cut short). */
+static void stream_facts(struct gw_req *r)
+{
+	const struct chat_stream_info *in = chat_stream_info(r->relay);
+	r->att_resp = in->resp;
+	r->att.resp = &r->att_resp;
+	r->span.resp = in->resp;
+	if (in->first_token && in->first_token_ns > r->att_start_mono_ns)
+		r->att.ttft_ns = in->first_token_ns - r->att_start_mono_ns;
+	if (in->first_token && in->first_token_ns > r->start_mono_ns)
+		r->span.ttft_ns = in->first_token_ns - r->start_mono_ns;
+}
+
+/* Ends a stream that failed after its 200 head: error type `why` on both spans. */
+static void stream_end_error(struct gw_req *r, enum gw_upstream_outcome mo, const char *why, const char *detail)
+{
+	stream_facts(r);
+	snprintf(r->span.error_type, sizeof(r->span.error_type), "%s", why);
+	attempt_failed(r, mo, why, detail);
+	http_srv_stream_end(r);
+}
+
+/*
+ * Creates the relay and sends the 200 SSE head (x-request-id and the
+ * relayed headers with it). -1 after finishing r: out of memory (500) or
+ * the client is gone; a call in flight is cancelled by the finishing call.
+ */
+static int stream_begin(struct gw_req *r)
+{
+	const struct chat_stream_opts o = {
+	    .drop_usage_chunk = !r->chat.include_usage, /* the gateway asked for it: the client did not */
+	    .n_choices = r->chat.n_choices,
+	};
+	if ((r->relay = chat_stream_new(&o)) == NULL) {
+		attempt_failed(r, GW_UP_ERROR, oai_err_def(GWE_INTERNAL)->span_type, "out of memory");
+		http_srv_reply_error(r, GWE_INTERNAL, NULL, "out of memory");
+		return -1;
+	}
+	http_srv_add_header(r, "Cache-Control", "no-cache");
+	if (http_srv_stream_start(r, 200, "text/event-stream") < 0) {
+		client_gone(r);
+		return -1;
+	}
+	return 0;
+}
+
+/* Feeds the relay; -1 after finishing r (the client is gone, or an event is over the bound). */
+static int stream_feed(struct gw_req *r, const char *data, size_t len)
+{
+	struct err err;
+	if (chat_stream_feed(r->relay, data, len, clock_mono_ns(), relay_write, r, &err) == 0)
+		return 0;
+	if (err.code == EPIPE) {
+		client_gone(r);
+		return -1;
+	}
+	/* the provider's stream is unusable from here: stop it, tell the client */
+	if (r->call != NULL) {
+		upstream_call_cancel(r->call);
+		r->call = NULL;
+	}
+	chat_stream_fail(r->relay, "the provider sent a stream event over the size limit", relay_write, r);
+	stream_end_error(r, GW_UP_ERROR, upstream_outcome_name(UPSTREAM_TOO_LARGE), err.msg);
+	return -1;
+}
+
+/* The upstream side of a stream ended: close the client's stream the way the relay decides. */
+static void stream_done(struct gw_req *r, const struct upstream_result *res)
+{
+	const struct chat_stream_info *in = chat_stream_info(r->relay);
+	char msg[256];
+	enum chat_stream_end end = CHAT_STREAM_END_DONE;
+
+	if (res->outcome == UPSTREAM_OK) {
+		end = chat_stream_finish(r->relay, NULL, relay_write, r);
+	} else if (!in->done || in->upstream_error) {
+		/* reset, idle or total timeout, protocol error mid-stream: the error event, then the end */
+		snprintf(msg, sizeof(msg), "the stream from provider '%s' broke off: %s", req_provider(r)->name,
+			 res->detail);
+		chat_stream_fail(r->relay, msg, relay_write, r);
+		stream_end_error(r, failure_of(res->outcome)->metric, upstream_outcome_name(res->outcome), res->detail);
+		return;
+	} /* else [DONE] was relayed before the failure: the client has the whole stream */
+	switch (end) {
+	case CHAT_STREAM_END_DONE:
+	case CHAT_STREAM_END_NO_DONE:
+		stream_facts(r);
+		gw_metrics_upstream(&r->w->gw->metrics, r->provider, GW_UP_OK);
+		emit_client_span(r);
+		http_srv_stream_end(r);
+		return;
+	case CHAT_STREAM_END_UPSTREAM_ERROR:
+		stream_end_error(r, GW_UP_ERROR, "upstream_stream_error", "the provider sent an error event");
+		return;
+	case CHAT_STREAM_END_TRUNCATED:
+		stream_end_error(r, GW_UP_ERROR, "stream_truncated", "the stream ended before it was complete");
+		return;
+	}
+}
+
+/* ---- the upstream call -------------------------------------------------------------------- */
+
+static bool is_event_stream(const struct upstream_head *h)
+{
+	static const char sse[] = "text/event-stream";
+	for (size_t i = 0; i < h->nheaders; i++) {
+		const struct http_hdr *x = &h->headers[i];
+		if (x->name_len == 12 && strncasecmp(x->name, "content-type", 12) == 0)
+			return x->value_len >= sizeof(sse) - 1 && strncasecmp(x->value, sse, sizeof(sse) - 1) == 0;
+	}
+	return false;
+}
+
+static enum upstream_body_mode on_upstream_head(struct upstream_call *call, const struct upstream_head *head, void *arg)
+{
+	struct gw_req *r = arg;
+	(void)call;
+	/* errors and non-SSE answers are relayed whole, with their real status */
+	if (!r->chat.stream || head->status < 200 || head->status > 299 || !is_event_stream(head))
+		return UPSTREAM_BODY_BUFFER;
+	r->att.http_status = (uint16_t)head->status;
+	relay_headers(r, head->headers, head->nheaders);
+	/* on failure r is finished and the call cancelled: what is returned no longer matters */
+	return stream_begin(r) == 0 ? UPSTREAM_BODY_STREAM : UPSTREAM_BODY_BUFFER;
+}
+
+static void on_upstream_data(struct upstream_call *call, const char *data, size_t len, void *arg)
+{
+	(void)call;
+	stream_feed(arg, data, len);
+}
+
+static void on_upstream_done(struct upstream_call *call, const struct upstream_result *res, void *arg)
+{
+	struct gw_req *r = arg;
+	(void)call;
+	r->call = NULL; /* the pool frees the handle after this callback */
+	if (r->relay != NULL)
+		stream_done(r, res);
+	else
+		whole_done(r, res);
+}
+
+/* Client headers that travel upstream, plus trace context and request id. */
+static void build_headers(struct gw_req *r, struct evkeyvalq *h)
+{
+	size_t nin;
+	const struct http_hdr *in = http_srv_headers(r, &nin);
+	const char *conn = http_srv_header(r, "Connection");
+	char tp[TRACEPARENT_LEN + 1];
+	for (size_t i = 0; i < nin; i++) {
+		/* the server NUL-terminates request header slices in place */
+		if (!req_hdr_forwardable(in[i].name, conn))
+			continue;
+		/* W3C: tracestate without a valid traceparent is discarded */
+		if (!r->span.trace.parent_remote && strcasecmp(in[i].name, "tracestate") == 0)
+			continue;
+		evhttp_add_header(h, in[i].name, in[i].value);
+	}
+	evhttp_add_header(h, "Content-Type", "application/json");
+	ids_traceparent_format(r->span.trace.trace_id, r->att.span_id, r->span.trace.flags, tp);
+	evhttp_add_header(h, "traceparent", tp);
+	evhttp_add_header(h, "x-request-id", r->span.request_id);
+	if (r->ops->auth_headers != NULL)
+		r->ops->auth_headers(req_provider(r), h);
+}
+
+/* Drops our copy of the headers, scrubbing the provider key from the heap first. */
+static void clear_headers(struct evkeyvalq *h)
+{
+	struct evkeyval *kv;
+	TAILQ_FOREACH(kv, h, next)
+	{
+		if (strcasecmp(kv->key, "Authorization") == 0) {
+			volatile char *v = kv->value;
+			while (*v != '\0')
+				*v++ = '\0';
+		}
+	}
+	evhttp_clear_headers(h);
+}
+
+/* The headers as the slices the upstream client takes (it copies them); NULL on ENOMEM. */
+static struct http_hdr *header_slices(const struct evkeyvalq *hdrs, size_t *n)
+{
+	const struct evkeyval *kv;
+	struct http_hdr *slices;
+	*n = 0;
+	TAILQ_FOREACH(kv, hdrs, next)
+	(*n)++;
+	if ((slices = calloc(*n > 0 ? *n : 1, sizeof(*slices))) == NULL)
+		return NULL;
+	*n = 0;
+	TAILQ_FOREACH(kv, hdrs, next)
+	{
+		slices[*n] = (struct http_hdr){kv->key, kv->value, strlen(kv->key), strlen(kv->value)};
+		(*n)++;
+	}
+	return slices;
+}
+
+static void send_upstream(struct gw_req *r, struct provider_chat_in *in)
+{
+	static const struct upstream_handlers whole = {NULL, NULL, on_upstream_done};
+	static const struct upstream_handlers stream = {on_upstream_head, on_upstream_data, on_upstream_done};
+	struct provider_http ph;
+	struct evkeyvalq hdrs;
+	struct http_hdr *slices = NULL;
+	struct buf usage_body;
+	size_t n;
+	struct err err;
+
+	memset(&ph, 0, sizeof(ph));
+	buf_init(&ph.body, CALL_MAX_ENCODED);
+	buf_init(&usage_body, CALL_MAX_ENCODED);
+	TAILQ_INIT(&hdrs);
+	/* a stream without include_usage: ask for usage anyway, for the span (the relay drops it) */
+	int injected =
+	    in->req != NULL ? chat_request_inject_usage(in->req, in->body, in->body_len, &usage_body, &err) : 0;
+	if (injected < 0) {
+		attempt_failed(r, GW_UP_ERROR, oai_err_def(GWE_INTERNAL)->span_type, err.msg);
+		http_srv_reply_error(r, GWE_INTERNAL, NULL, "could not prepare the streaming request");
+		goto out;
+	}
+	if (injected == 1) {
+		in->body = usage_body.data;
+		in->body_len = usage_body.len;
+	}
+	if (r->ops->encode(req_provider(r), in, &ph, &err) < 0) {
+		attempt_failed(r, GW_UP_ERROR, oai_err_def(GWE_INTERNAL)->span_type, err.msg);
+		http_srv_reply_error(r, GWE_INTERNAL, NULL, "could not encode the request for the provider");
+		goto out;
+	}
+	build_headers(r, &hdrs);
+	if ((slices = header_slices(&hdrs, &n)) == NULL) {
+		attempt_failed(r, GW_UP_ERROR, oai_err_def(GWE_INTERNAL)->span_type, "out of memory");
+		http_srv_reply_error(r, GWE_INTERNAL, NULL, "out of memory");
+		goto out;
+	}
+	struct upstream_request rq = {
+	    .path = ph.path,
+	    .headers = slices,
+	    .nheaders = n,
+	    .body = ph.use_client_body ? in->body : ph.body.data,
+	    .body_len = ph.use_client_body ? in->body_len : ph.body.len,
+	};
+	r->call = upstream_call_start(r->w->pool, r->provider, &rq, r->chat.stream ? &stream : &whole, r, &err);
+	if (r->call == NULL) {
+		attempt_failed(r, GW_UP_ERROR, oai_err_def(GWE_INTERNAL)->span_type, err.msg);
+		http_srv_reply_error(r, GWE_INTERNAL, NULL, "could not start the upstream request");
+		goto out;
+	}
+	http_srv_on_client_close(r, on_client_close, NULL);
+out:
+	free(slices);
+	clear_headers(&hdrs);
+	buf_fini(&usage_body);
+	buf_fini(&ph.body);
+}
+
+/* ---- in-process providers ----------------------------------------------------------------- */
+
+/* The whole SSE body of an in-process answer through the same relay as a network stream. */
+static void relay_in_process(struct gw_req *r, const struct buf *sse)
+{
+	const struct upstream_result ok = {.outcome = UPSTREAM_OK, .status = 200};
+	r->att.http_status = 200;
+	if (stream_begin(r) < 0 || stream_feed(r, sse->data != NULL ? sse->data : "", sse->len) < 0)
+		return;
+	stream_done(r, &ok);
+}
+
+static void answer_in_process(struct gw_req *r, const struct provider_chat_in *in)
+{
+	struct buf out;
+	struct err err;
+	buf_init(&out, CALL_MAX_ENCODED);
+	if (r->ops->answer(req_provider(r), in, &out, &r->att_resp, &err) < 0) {
+		/* EINVAL: the request asks for something this provider cannot make (the client's to fix) */
+		enum gw_error e = err.code == EINVAL ? GWE_INVALID_REQUEST : GWE_INTERNAL;
+		attempt_failed(r, GW_UP_ERROR, oai_err_def(e)->span_type, err.msg);
+		if (e == GWE_INVALID_REQUEST)
+			http_srv_reply_error(r, e, NULL, "%s", err.msg);
+		else
+			http_srv_reply_error(r, e, NULL, "the built-in provider failed");
+		goto out;
+	}
+	if (r->chat.stream) {
+		relay_in_process(r, &out);
+		goto out;
+	}
+	r->att.http_status = 200;
+	r->att.resp = &r->att_resp;
+	r->span.resp = r->att_resp;
+	gw_metrics_upstream(&r->w->gw->metrics, r->provider, GW_UP_OK);
+	emit_client_span(r);
+	http_srv_reply_json(r, 200, out.data != NULL ? out.data : "", out.len);
+out:
+	buf_fini(&out);
+}
+
+/* ---- entry points ------------------------------------------------------------------------- */
+
+/* Routes the parsed request to model's first target and starts the attempt. */
+static void call_run(struct gw_req *r, enum provider_op op, const char *model, const char *body, size_t len)
+{
+	const struct gw_conf *c = r->w->gw->conf;
+	const struct gw_model *m = gw_conf_find_model(c, model);
+
+	snprintf(r->span.request_model, sizeof(r->span.request_model), "%s", model);
+	r->span.stream = r->chat.stream;
+	if (m == NULL) {
+		http_srv_reply_error(r, GWE_MODEL_NOT_FOUND, "model",
+				     "the model '%.128s' does not exist or is not served by this gateway", model);
+		return;
+	}
+	/* routing strategies and fallbacks come later: the first target serves */
+	r->target = &m->targets[0];
+	r->provider = r->target->provider;
+	r->ops = provider_ops_for(c->providers[r->provider].type);
+	if ((r->ops->endpoints & PROVIDER_EP(op)) == 0) {
+		http_srv_reply_error(r, GWE_MODEL_NOT_FOUND, "model", "the model '%.128s' is not served on %s", model,
+				     op_paths[op]);
+		return;
+	}
+	struct provider_chat_in in = {
+	    .op = op,
+	    .req = op != PROVIDER_OP_EMBEDDINGS ? &r->chat : NULL,
+	    .embed = op == PROVIDER_OP_EMBEDDINGS ? &r->embed : NULL,
+	    .body = body,
+	    .body_len = len,
+	    .provider_model = r->target->model,
+	    .request_id = r->span.request_id,
+	};
+	attempt_begin(r);
+	if (r->ops->in_process)
+		answer_in_process(r, &in);
+	else
+		send_upstream(r, &in);
+}
+
+void api_call_handle(struct gw_req *r, enum provider_op op)
+{
+	size_t len;
+	const char *body = http_srv_body(r, &len);
+	struct chat_parse_err pe;
+	enum chat_perr rc;
+
+	switch (op) {
+	case PROVIDER_OP_CHAT:
+		rc = chat_request_parse(body, len, &r->chat, &pe);
+		break;
+	case PROVIDER_OP_COMPLETIONS:
+		rc = chat_legacy_request_parse(body, len, &r->chat, &pe);
+		break;
+	case PROVIDER_OP_EMBEDDINGS:
+	default:
+		rc = embed_request_parse(body, len, &r->embed, &pe);
+		op = PROVIDER_OP_EMBEDDINGS;
+		break;
+	}
+	if (rc != CHAT_OK) {
+		snprintf(r->span.request_model, sizeof(r->span.request_model), "%s", pe.model);
+		http_srv_reply_error(r, GWE_INVALID_REQUEST, pe.param, "%s", pe.msg);
+		return;
+	}
+	call_run(r, op, op == PROVIDER_OP_EMBEDDINGS ? r->embed.model : r->chat.model, body, len);
+}
