@@ -39,7 +39,6 @@ enum chat_perr {
 	CHAT_MESSAGES_NOT_ARRAY,
 	CHAT_MESSAGES_EMPTY,
 	CHAT_STREAM_NOT_BOOL,
-	CHAT_STREAM_UNSUPPORTED, /* no longer returned: streams are parsed like any request */
 	CHAT_STREAM_OPTIONS_BAD, /* stream_options not an object, include_usage not a boolean */
 	CHAT_PROMPT_MISSING,	 /* /v1/completions */
 	CHAT_PROMPT_BAD,

@@ -13,7 +13,6 @@
 
 static const struct oai_err_def defs[GWE__COUNT] = {
     [GWE_INVALID_REQUEST] = {400, "invalid_request_error", "invalid_request", "invalid_request"},
-    [GWE_STREAM_UNSUPPORTED] = {400, "invalid_request_error", "unsupported_parameter", "stream_unsupported"},
     [GWE_UNAUTHORIZED] = {401, "authentication_error", "invalid_api_key", "unauthorized"},
     [GWE_MODEL_NOT_FOUND] = {404, "invalid_request_error", "model_not_found", "model_not_found"},
     [GWE_NOT_FOUND] = {404, "not_found_error", "not_found", "not_found"},

@@ -17,7 +17,6 @@
 /* Errors the gateway produces (relayed upstream errors are not in here). */
 enum gw_error {
 	GWE_INVALID_REQUEST = 0, /* 400 malformed JSON / missing or bad fields */
-	GWE_STREAM_UNSUPPORTED,	 /* 400 stream: true (not in this release) */
 	GWE_UNAUTHORIZED,	 /* 401 missing/unknown/malformed virtual key */
 	GWE_MODEL_NOT_FOUND,	 /* 404 model not configured */
 	GWE_NOT_FOUND,		 /* 404 unknown path */
