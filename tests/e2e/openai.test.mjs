@@ -4,16 +4,13 @@
 // base URL and key: what an application written against OpenAI sees.
 // Answers come from llmgw-mock, so they are predictable: the content is the
 // last user message, token counts are word counts.
-//
-// Tests for what the gateway does not do yet carry a node:test `todo`
-// (lib/e2e.mjs TODO): they run and report, but do not fail the suite.
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 
 import OpenAI from 'openai';
 
-import { E2E_KEY, TODO, mockApi, startE2E, traceFor } from './lib/e2e.mjs';
+import { E2E_KEY, mockApi, startE2E, traceFor } from './lib/e2e.mjs';
 
 let e2e, client;
 
@@ -34,8 +31,8 @@ const messages = (content = PROMPT) => [
   { role: 'system', content: 'be brief' },
   { role: 'user', content },
 ];
-/** Prints every process's log when fn fails, except for a todo test (expected to fail for now). */
-const guard = (fn, todo = false) => async (...a) => (todo ? fn(...a) : e2e.stack.guard(fn)(...a));
+/** Prints every process's log when fn fails. */
+const guard = (fn) => async (...a) => e2e.stack.guard(fn)(...a);
 
 /** Reads an SDK stream with its async iterator: {chunks, content}. */
 async function drain(stream) {
@@ -78,7 +75,7 @@ describe('openai SDK: chat completions', { timeout: 60000 }, () => {
     assert.equal(server.resource.tenant_id, 'e2e');
   }));
 
-  it('stream: true through the async iterator reassembles the non-streaming answer', { todo: TODO.streaming }, guard(async () => {
+  it('stream: true through the async iterator reassembles the non-streaming answer', guard(async () => {
     const whole = await client.chat.completions.create({ model: MODEL, messages: messages() });
     const stream = await client.chat.completions.create({ model: MODEL, messages: messages(), stream: true });
     const { chunks, content } = await drain(stream);
@@ -90,9 +87,9 @@ describe('openai SDK: chat completions', { timeout: 60000 }, () => {
     }
     assert.equal(chunks[0].choices[0].delta.role, 'assistant');
     assert.equal(chunks.at(-1).choices[0].finish_reason, 'stop');
-  }, TODO.streaming));
+  }));
 
-  it('stream_options.include_usage: the last chunk carries the usage', { todo: TODO.streaming }, guard(async () => {
+  it('stream_options.include_usage: the last chunk carries the usage', guard(async () => {
     const whole = await client.chat.completions.create({ model: MODEL, messages: messages() });
     const stream = await client.chat.completions.create({
       model: MODEL, messages: messages(), stream: true, stream_options: { include_usage: true },
@@ -103,9 +100,9 @@ describe('openai SDK: chat completions', { timeout: 60000 }, () => {
     assert.deepEqual(last.choices, []);
     assert.deepEqual(last.usage, whole.usage);
     for (const c of chunks.slice(0, -1)) assert.equal(c.usage ?? null, null, 'only the last chunk has usage');
-  }, TODO.streaming));
+  }));
 
-  it('without include_usage the SDK sees no usage chunk (the gateway asks upstream and strips it)', { todo: TODO.usageStrip }, guard(async () => {
+  it('without include_usage the SDK sees no usage chunk (the gateway asks upstream and strips it)', guard(async () => {
     const stream = await client.chat.completions.create(
       { model: MODEL, messages: messages(), stream: true },
       { headers: { 'x-test-id': 'no-usage' } });
@@ -119,9 +116,9 @@ describe('openai SDK: chat completions', { timeout: 60000 }, () => {
     const up = await upstreamBody('no-usage');
     assert.equal(up.stream, true);
     assert.equal(up.stream_options?.include_usage, true, 'the gateway adds stream_options.include_usage upstream');
-  }, TODO.usageStrip));
+  }));
 
-  it('a streaming call leaves a CLIENT span with stream flag, tokens and time to first chunk', { todo: TODO.streamSpans }, guard(async () => {
+  it('a streaming call leaves a CLIENT span with stream flag, tokens and time to first chunk', guard(async () => {
     const { data: stream, response } = await client.chat.completions
       .create({ model: MODEL, messages: messages(), stream: true }, { headers: { 'x-mock-first-byte-ms': '50' } })
       .withResponse();
@@ -133,11 +130,11 @@ describe('openai SDK: chat completions', { timeout: 60000 }, () => {
     assert.equal(a['gen_ai.usage.input_tokens'], 10);
     assert.equal(a['gen_ai.usage.output_tokens'], 8);
     assert.ok(a['gen_ai.response.time_to_first_chunk'] > 0, `time_to_first_chunk: ${a['gen_ai.response.time_to_first_chunk']}`);
-  }, TODO.streamSpans));
+  }));
 });
 
 describe('openai SDK: legacy completions', { timeout: 60000 }, () => {
-  it('completions.create, whole and streamed, pass through to the provider', { todo: TODO.completions }, guard(async () => {
+  it('completions.create, whole and streamed, pass through to the provider', guard(async () => {
     const whole = await client.completions.create({ model: MODEL, prompt: 'say this back' });
     assert.equal(whole.object, 'text_completion');
     assert.equal(whole.choices[0].text, 'say this back');
@@ -147,7 +144,7 @@ describe('openai SDK: legacy completions', { timeout: 60000 }, () => {
       text += c.choices[0]?.text ?? '';
     }
     assert.equal(text, 'say this back');
-  }, TODO.completions));
+  }));
 });
 
 describe('openai SDK: embeddings and models', { timeout: 60000 }, () => {
@@ -159,7 +156,7 @@ describe('openai SDK: embeddings and models', { timeout: 60000 }, () => {
     return (await r.json()).data.map((d) => d.embedding);
   }
 
-  it('embeddings.create with the SDK default (base64 on the wire) decodes to the mock\'s vectors', { todo: TODO.embeddings }, guard(async () => {
+  it('embeddings.create with the SDK default (base64 on the wire) decodes to the mock\'s vectors', guard(async () => {
     const input = ['the first text', 'a second one'];
     const res = await client.embeddings.create({ model: 'text-embedding-3-small', input }, { headers: { 'x-test-id': 'emb-b64' } });
     assert.equal(res.object, 'list');
@@ -167,9 +164,9 @@ describe('openai SDK: embeddings and models', { timeout: 60000 }, () => {
     assert.deepEqual(res.data.map((d) => d.embedding), await mockFloats(input));
     assert.deepEqual(res.usage, { prompt_tokens: 6, total_tokens: 6 });
     assert.equal((await upstreamBody('emb-b64')).encoding_format, 'base64', 'the SDK asked for base64');
-  }, TODO.embeddings));
+  }));
 
-  it('embeddings.create with encoding_format float', { todo: TODO.embeddings }, guard(async () => {
+  it('embeddings.create with encoding_format float', guard(async () => {
     const res = await client.embeddings.create({ model: 'text-embedding-3-small', input: 'just one', encoding_format: 'float', dimensions: 16 });
     assert.equal(res.data.length, 1);
     assert.equal(res.data[0].embedding.length, 16);
@@ -177,7 +174,7 @@ describe('openai SDK: embeddings and models', { timeout: 60000 }, () => {
       method: 'POST', body: JSON.stringify({ model: 'm', input: 'just one', dimensions: 16 }),
     });
     assert.deepEqual(res.data[0].embedding, (await r.json()).data[0].embedding);
-  }, TODO.embeddings));
+  }));
 
   it('models.list() pages through the configured models', guard(async () => {
     const ids = [];

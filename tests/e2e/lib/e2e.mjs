@@ -18,19 +18,6 @@ export { mockApi, sinkApi } from '../../integration/lib/stack.mjs';
 /** The virtual key the SDK client presents (a test value). */
 export const E2E_KEY = 'llmgw-e2e-sdk-5c1f9a7d3e20b846';
 
-/**
- * What the next phase builds; each is a node:test `todo` reason while the
- * gateway lacks it, `false` once it is there (the test then counts as a
- * normal pass or fail). Set one to false to hold the gateway to it.
- */
-export const TODO = {
-  streaming: false,
-  usageStrip: false,
-  embeddings: false,
-  completions: false,
-  streamSpans: false,
-};
-
 /** gateway.yaml for the e2e stack: chat and embedding models on the mock, one dead provider. */
 export function e2eGatewayYaml({ port, spansUrl, mockUrl, deadPort }) {
   return `server: { listen: 127.0.0.1:${port}, max_body: 1MiB }
