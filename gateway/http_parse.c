@@ -271,23 +271,35 @@ static int content_length(struct framing *f, const char *v, size_t n)
 	}
 }
 
-/* Calls fn for each non-empty element of a comma-separated list (OWS trimmed). */
+/* Next non-empty element of a comma-separated list (OWS trimmed) from *i; false at the end. */
+static bool list_next(const char *v, size_t n, size_t *i, const char **elem, size_t *elen)
+{
+	while (*i < n) {
+		while (*i < n && (v[*i] == ' ' || v[*i] == '\t' || v[*i] == ','))
+			(*i)++;
+		size_t s = *i;
+		while (*i < n && v[*i] != ',')
+			(*i)++;
+		size_t e = *i;
+		while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t'))
+			e--;
+		if (e > s) {
+			*elem = v + s;
+			*elen = e - s;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Calls fn for each element of a comma-separated list. */
 static void list_each(const char *v, size_t n, void (*fn)(struct framing *f, const char *e, size_t en),
 		      struct framing *f)
 {
-	size_t i = 0;
-	while (i < n) {
-		while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
-			i++;
-		size_t s = i;
-		while (i < n && v[i] != ',')
-			i++;
-		size_t e = i;
-		while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t'))
-			e--;
-		if (e > s)
-			fn(f, v + s, e - s);
-	}
+	size_t i = 0, en;
+	const char *e;
+	while (list_next(v, n, &i, &e, &en))
+		fn(f, e, en);
 }
 
 static void te_elem(struct framing *f, const char *e, size_t n)
@@ -317,24 +329,14 @@ static void conn_elem(struct framing *f, const char *e, size_t n)
 
 bool http_parse_has_token(const char *v, size_t n, const char *token)
 {
-	size_t tn = strlen(token);
-	size_t i = 0;
-	while (i < n) {
-		while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
-			i++;
-		size_t s = i;
-		while (i < n && v[i] != ',')
-			i++;
-		size_t e = i;
-		while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t'))
-			e--;
-		if (e - s == tn) {
-			size_t k = 0;
-			while (k < tn && lower((unsigned char)v[s + k]) == lower((unsigned char)token[k]))
-				k++;
-			if (k == tn)
-				return true;
-		}
+	size_t tn = strlen(token), i = 0, en;
+	const char *e;
+	while (list_next(v, n, &i, &e, &en)) {
+		size_t k = 0;
+		while (k < tn && k < en && lower((unsigned char)e[k]) == lower((unsigned char)token[k]))
+			k++;
+		if (k == tn && en == tn)
+			return true;
 	}
 	return false;
 }
