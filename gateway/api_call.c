@@ -56,13 +56,6 @@ static const struct gw_provider *req_provider(const struct gw_req *r)
 	return &r->w->gw->conf->providers[r->provider];
 }
 
-static enum provider_op req_op(const struct gw_req *r)
-{
-	if (r->span.op == SPANREC_OP_EMBEDDINGS)
-		return PROVIDER_OP_EMBEDDINGS;
-	return r->span.op == SPANREC_OP_TEXT_COMPLETION ? PROVIDER_OP_COMPLETIONS : PROVIDER_OP_CHAT;
-}
-
 /* Emits the CLIENT span once (a later call is a no-op: end_ns is set). */
 static void emit_client_span(struct gw_req *r)
 {
@@ -174,7 +167,7 @@ static void on_success(struct gw_req *r, const struct upstream_result *res)
 	struct err err;
 
 	buf_init(&translated, CALL_MAX_ENCODED);
-	if (r->ops->decode(p, req_op(r), body, len, &r->att_resp, &translated, &relay, &err) < 0) {
+	if (r->ops->decode(p, &r->in, body, len, &r->att_resp, &translated, &relay, &err) < 0) {
 		attempt_failed(r, GW_UP_ERROR, oai_err_def(GWE_UPSTREAM_INVALID)->span_type, err.msg);
 		http_srv_reply_error(r, GWE_UPSTREAM_INVALID, NULL, "provider '%s' returned an invalid response",
 				     p->name);
@@ -609,20 +602,22 @@ static void call_run(struct gw_req *r, enum provider_op op, const char *model, c
 				     op_paths[op]);
 		return;
 	}
-	struct provider_chat_in in = {
+	r->in = (struct provider_chat_in){
 	    .op = op,
 	    .req = op != PROVIDER_OP_EMBEDDINGS ? &r->chat : NULL,
 	    .embed = op == PROVIDER_OP_EMBEDDINGS ? &r->embed : NULL,
 	    .body = body,
 	    .body_len = len,
+	    .client_model = model,
 	    .provider_model = r->target->model,
 	    .request_id = r->span.request_id,
+	    .created = (int64_t)(clock_wall_ns() / 1000000000u),
 	};
 	attempt_begin(r);
 	if (r->ops->in_process)
-		answer_in_process(r, &in);
+		answer_in_process(r, &r->in);
 	else
-		send_upstream(r, &in);
+		send_upstream(r, &r->in);
 }
 
 void api_call_handle(struct gw_req *r, enum provider_op op)

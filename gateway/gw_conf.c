@@ -42,6 +42,9 @@ static const struct {
 } provider_types[GW_PROVIDER__COUNT] = {
     [GW_PROVIDER_OPENAI] = {"openai", "openai"},
     [GW_PROVIDER_MOCK] = {"mock", "mock"},
+    [GW_PROVIDER_AZURE] = {"azure-openai", "azure.ai.openai"},
+    [GW_PROVIDER_ANTHROPIC] = {"anthropic", "anthropic"},
+    [GW_PROVIDER_GEMINI] = {"gemini", "gcp.gemini"},
 };
 
 const char *gw_provider_type_name(enum gw_provider_type t)

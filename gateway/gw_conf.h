@@ -20,7 +20,14 @@
 #include "common/log.h"
 #include "common/url.h"
 
-enum gw_provider_type { GW_PROVIDER_OPENAI = 0, GW_PROVIDER_MOCK, GW_PROVIDER__COUNT };
+enum gw_provider_type {
+	GW_PROVIDER_OPENAI = 0, /* and every OpenAI-compatible server */
+	GW_PROVIDER_MOCK,
+	GW_PROVIDER_AZURE,     /* "azure-openai" */
+	GW_PROVIDER_ANTHROPIC, /* Messages API */
+	GW_PROVIDER_GEMINI,    /* generateContent */
+	GW_PROVIDER__COUNT
+};
 
 #define GW_WORKERS_MAX 64 /* server.workers upper bound (also for "auto") */
 
@@ -57,18 +64,61 @@ struct gw_provider {
 	int64_t pool_idle_timeout_ms;  /* an unused keep-alive connection is closed after this */
 	unsigned max_connections;      /* per worker: h1 connections + h2 sessions, connecting included */
 	enum gw_http2 http2;
+	/*
+	 * Wire-format knobs. azure-openai: api_version is the api-version
+	 * query parameter (required). anthropic: api_version is the
+	 * anthropic-version header (default "2023-06-01") and max_tokens the
+	 * value sent when the client gave none (Anthropic requires it). NULL /
+	 * 0 for the other types.
+	 */
+	char *api_version;
+	uint32_t max_tokens;
 };
 
 struct gw_target {
 	size_t provider; /* index into gw_conf.providers */
-	char *model;	 /* the provider's model name */
+	char *model;	 /* the provider's model name (azure-openai: the deployment) */
 	char *label;	 /* "provider/model" for spans (llmgw.route.target) */
+	uint32_t weight; /* weighted: share of traffic (default 1); 0 = only when the others failed */
+	size_t index;	 /* 0..gw_conf.ntargets-1 over all models: slot in the router's state arrays */
+};
+
+enum gw_strategy {
+	GW_STRATEGY_WEIGHTED = 0, /* smooth weighted round robin */
+	GW_STRATEGY_LEAST_LATENCY,
+	GW_STRATEGY_PRIORITY, /* first healthy in config order */
+};
+
+/* When an attempt's failure moves on to another attempt (bit set). */
+#define GW_RETRY_ON_429 (1u << 0)
+#define GW_RETRY_ON_5XX (1u << 1)
+#define GW_RETRY_ON_TIMEOUT (1u << 2)
+#define GW_RETRY_ON_CONNECT (1u << 3) /* connect/TLS errors, connection reset before a response */
+#define GW_RETRY_ON_ALL ((1u << 4) - 1)
+
+struct gw_retry {
+	unsigned on;		  /* GW_RETRY_ON_* */
+	uint32_t per_target;	  /* attempts on one target before moving on (>= 1) */
+	uint32_t max_attempts;	  /* attempts per request in all, fallbacks included (>= 1) */
+	int64_t backoff_ms;	  /* before a retry on the same target; doubles each time, with jitter */
+	int64_t max_backoff_ms;	  /* cap; a longer Retry-After moves on to the next target instead */
+};
+
+struct gw_cooldown {
+	uint32_t failures;   /* this many failures within window_ms... (0 = cooldown off) */
+	int64_t window_ms;
+	int64_t duration_ms; /* ...take the target out for this long, then let one probe through */
 };
 
 struct gw_model {
 	char *name;
 	struct gw_target *targets;
 	size_t ntargets;
+	enum gw_strategy strategy;
+	struct gw_retry retry;	     /* routing.retry, overridden per model */
+	struct gw_cooldown cooldown; /* routing.cooldown, overridden per model */
+	size_t *fallbacks;	     /* indexes into gw_conf.models, tried in order after this model's targets */
+	size_t nfallbacks;
 };
 
 struct gw_conf {
@@ -103,6 +153,11 @@ struct gw_conf {
 
 	struct gw_model *models;
 	size_t nmodels;
+	size_t ntargets; /* targets of every model (gw_target.index range) */
+
+	/* routing: least-latency */
+	double ewma_alpha; /* weight of the newest sample (0..1] */
+	double explore;	   /* share of least-latency picks that go to another target, to notice recovery */
 };
 
 /* Loads and validates a file. NULL with err ("file:line:col: key: reason"). */
@@ -115,7 +170,7 @@ void gw_conf_free(struct gw_conf *c);
 /* Exact-match lookup of a client-facing model name; NULL when unknown. */
 const struct gw_model *gw_conf_find_model(const struct gw_conf *c, const char *name);
 
-/* "openai", "mock"; NULL out of range. */
+/* "openai", "mock", "azure-openai", "anthropic", "gemini"; NULL out of range. */
 const char *gw_provider_type_name(enum gw_provider_type t);
 
 /*

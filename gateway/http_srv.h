@@ -29,6 +29,7 @@
 #include "gateway/gw.h"
 #include "gateway/http_parse.h"
 #include "gateway/oai_err.h"
+#include "gateway/provider.h"
 #include "gateway/span_emit.h"
 
 struct evbuffer;
@@ -59,6 +60,7 @@ struct gw_req {
 	const struct gw_target *target;
 	size_t provider;
 	const struct provider_ops *ops;
+	struct provider_chat_in in; /* the call as providers see it (same for every attempt) */
 	struct upstream_call *call; /* in flight; cancelled if the request is aborted */
 	struct chat_stream *relay;  /* a streamed answer's SSE relay */
 	uint64_t att_start_mono_ns; /* the CLIENT span's TTFT counts from here */

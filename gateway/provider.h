@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/buf.h"
 #include "common/err.h"
@@ -45,8 +46,10 @@ struct provider_chat_in {
 	 */
 	const char *body;
 	size_t body_len;
+	const char *client_model;   /* the model the client asked for (the same for every attempt) */
 	const char *provider_model; /* target model for this provider */
 	const char *request_id;
+	int64_t created; /* unix seconds for translated answers' "created" */
 };
 
 /* An HTTP request to send upstream. */
@@ -55,6 +58,9 @@ struct provider_http {
 	bool use_client_body; /* send in->body unchanged (no re-encoding) */
 	struct buf body;      /* otherwise: the encoded body */
 };
+
+/* A provider's translator for one streamed response (opaque, per provider). */
+struct provider_stream;
 
 struct provider_ops {
 	const char *name;   /* config `type` */
@@ -78,8 +84,42 @@ struct provider_ops {
 	 * false. *relay true = send the upstream bytes unchanged. -1 when
 	 * the body is unusable (-> 502).
 	 */
-	int (*decode)(const struct gw_provider *p, enum provider_op op, const char *body, size_t len,
+	int (*decode)(const struct gw_provider *p, const struct provider_chat_in *in, const char *body, size_t len,
 		      struct chat_response_info *info, struct buf *client_body, bool *relay, struct err *err);
+	/*
+	 * A 4xx/5xx body in the provider's own error shape -> OpenAI's
+	 * {"error":{"message","type","param","code"}} appended to out, the
+	 * provider's message kept. -1 when body is not the provider's error
+	 * shape (the caller then wraps it without echoing it). NULL for
+	 * providers whose errors are already OpenAI-shaped (relayed as is).
+	 */
+	int (*decode_error)(const struct gw_provider *p, int status, const char *body, size_t len, struct buf *out);
+	/*
+	 * Streams whose wire format is not OpenAI's SSE: NULL for OpenAI-format
+	 * providers (their bytes go to the relay unchanged).
+	 *
+	 * stream_new: the translator for one 2xx text/event-stream response to
+	 * in (which stays valid until stream_free). NULL on ENOMEM.
+	 *
+	 * stream_feed: one piece of the upstream body (any split, any size)
+	 * -> appends complete OpenAI SSE events to out: "data: <chat.completion.chunk>\n\n"
+	 * per chunk, the usage chunk ({"choices":[],"usage":{...}}, always sent:
+	 * the relay drops it when the client did not ask) and "data: [DONE]\n\n"
+	 * once the provider's stream says it is complete; a provider error
+	 * event becomes "data: {\"error\":{...}}\n\n" (message kept). -1 with
+	 * err when the stream is unusable (EMSGSIZE: an event over the bound;
+	 * EPROTO: not the provider's format).
+	 *
+	 * stream_finish: the upstream body ended cleanly: appends what
+	 * completes the client's stream (usage chunk, [DONE]) when the
+	 * provider's stream was complete without an explicit end marker
+	 * (Gemini); appends nothing if it was cut short (the relay then reports
+	 * the truncation). 0, or -1 with err.
+	 */
+	struct provider_stream *(*stream_new)(const struct gw_provider *p, const struct provider_chat_in *in);
+	int (*stream_feed)(struct provider_stream *s, const char *data, size_t len, struct buf *out, struct err *err);
+	int (*stream_finish)(struct provider_stream *s, struct buf *out, struct err *err);
+	void (*stream_free)(struct provider_stream *s);
 	/*
 	 * In-process providers: answers the call into out, OpenAI JSON, or
 	 * for a stream (in->req->stream) the whole SSE body as OpenAI sends
@@ -92,6 +132,9 @@ struct provider_ops {
 };
 
 extern const struct provider_ops provider_openai;
+extern const struct provider_ops provider_azure;
+extern const struct provider_ops provider_anthropic;
+extern const struct provider_ops provider_gemini;
 extern const struct provider_ops provider_mock;
 
 /* Table for a config type; never NULL for a type gw_conf accepted. */

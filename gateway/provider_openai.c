@@ -28,11 +28,11 @@ static int openai_encode(const struct gw_provider *p, const struct provider_chat
 			 struct err *err)
 {
 	json_t *root = in->op == PROVIDER_OP_EMBEDDINGS ? in->embed->root : in->req->root;
-	const char *model = in->op == PROVIDER_OP_EMBEDDINGS ? in->embed->model : in->req->model;
 	int n = snprintf(out->path, sizeof(out->path), "%s%s", p->url.path, openai_paths[in->op]);
 	if (n < 0 || (size_t)n >= sizeof(out->path))
 		return err_set(err, EINVAL, "provider %s: base path too long", p->name);
-	if (strcmp(model, in->provider_model) == 0) {
+	/* against the client's model, not req->model: an earlier attempt may have renamed it */
+	if (strcmp(in->client_model, in->provider_model) == 0) {
 		out->use_client_body = true;
 		return 0;
 	}
@@ -71,9 +71,10 @@ static void openai_auth_headers(const struct gw_provider *p, struct evkeyvalq *h
 		vp[i] = '\0';
 }
 
-static int openai_decode(const struct gw_provider *p, enum provider_op op, const char *body, size_t len,
+static int openai_decode(const struct gw_provider *p, const struct provider_chat_in *in, const char *body, size_t len,
 			 struct chat_response_info *info, struct buf *client_body, bool *relay, struct err *err)
 {
+	enum provider_op op = in->op;
 	(void)client_body;
 	*relay = true;
 	if (op == PROVIDER_OP_EMBEDDINGS) {

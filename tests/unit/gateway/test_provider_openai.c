@@ -27,7 +27,7 @@ static int encode_chat(enum provider_op op, const char *body, const char *pm, st
 	enum chat_perr rc = op == PROVIDER_OP_CHAT ? chat_request_parse(body, strlen(body), req, &pe)
 						   : chat_legacy_request_parse(body, strlen(body), req, &pe);
 	assert_int_equal(rc, CHAT_OK);
-	struct provider_chat_in in = {op, req, NULL, body, strlen(body), pm, "rid"};
+	struct provider_chat_in in = {op, req, NULL, body, strlen(body), req->model, pm, "rid", 0};
 	memset(ph, 0, sizeof(*ph));
 	buf_init(&ph->body, 1 << 20);
 	return provider_openai.encode(&prov, &in, ph, err);
@@ -58,7 +58,7 @@ static void test_paths_and_pass_through(void **state)
 	struct chat_parse_err pe;
 	const char *eb = "{\"model\":\"e\",\"input\":\"x\"}";
 	assert_int_equal(embed_request_parse(eb, strlen(eb), &er, &pe), CHAT_OK);
-	struct provider_chat_in in = {PROVIDER_OP_EMBEDDINGS, NULL, &er, eb, strlen(eb), "e-2", "rid"};
+	struct provider_chat_in in = {PROVIDER_OP_EMBEDDINGS, NULL, &er, eb, strlen(eb), er.model, "e-2", "rid", 0};
 	memset(&ph, 0, sizeof(ph));
 	buf_init(&ph.body, 1 << 20);
 	assert_int_equal(provider_openai.encode(&prov, &in, &ph, &err), 0);
@@ -108,20 +108,20 @@ static void test_decode(void **state)
 	const char *emb =
 	    "{\"object\":\"list\",\"data\":[],\"model\":\"e-1\",\"usage\":{\"prompt_tokens\":6,\"total_tokens\":6}}";
 	buf_init(&out, 1024);
-	assert_int_equal(provider_openai.decode(&prov, PROVIDER_OP_CHAT, chat, strlen(chat), &info, &out, &relay, &err),
+	assert_int_equal(provider_openai.decode(&prov, &(struct provider_chat_in){.op = PROVIDER_OP_CHAT}, chat, strlen(chat), &info, &out, &relay, &err),
 			 0);
 	assert_true(relay);
 	assert_string_equal(info.id, "c1");
 	assert_int_equal(info.completion_tokens, 4);
 	assert_int_equal(
-	    provider_openai.decode(&prov, PROVIDER_OP_EMBEDDINGS, emb, strlen(emb), &info, &out, &relay, &err), 0);
+	    provider_openai.decode(&prov, &(struct provider_chat_in){.op = PROVIDER_OP_EMBEDDINGS}, emb, strlen(emb), &info, &out, &relay, &err), 0);
 	assert_string_equal(info.model, "e-1");
 	assert_int_equal(info.prompt_tokens, 6);
 	assert_int_equal(info.completion_tokens, 0);
 	assert_true(info.has_usage);
-	assert_int_equal(provider_openai.decode(&prov, PROVIDER_OP_EMBEDDINGS, "[1]", 3, &info, &out, &relay, &err),
+	assert_int_equal(provider_openai.decode(&prov, &(struct provider_chat_in){.op = PROVIDER_OP_EMBEDDINGS}, "[1]", 3, &info, &out, &relay, &err),
 			 -1);
-	assert_int_equal(provider_openai.decode(&prov, PROVIDER_OP_COMPLETIONS, "nope", 4, &info, &out, &relay, &err),
+	assert_int_equal(provider_openai.decode(&prov, &(struct provider_chat_in){.op = PROVIDER_OP_COMPLETIONS}, "nope", 4, &info, &out, &relay, &err),
 			 -1);
 	buf_fini(&out);
 }
