@@ -200,8 +200,9 @@ static void spanview_llmgw(struct spanview *v, const struct spanrec *r)
 		spanview_add_double(v, "llmgw.cost.usd", (double)r->cost_micro_usd / 1e6);
 	spanview_add_str(v, "user.id", r->user);
 	spanview_add_str(v, "llmgw.key.name", r->key_name);
-	if (r->kind == SPANREC_KIND_CLIENT && r->attempt > 0)
-		spanview_add_int(v, "llmgw.attempt", r->attempt);
+	/* CLIENT: which attempt this is; SERVER: how many there were */
+	if (r->attempt > 0)
+		spanview_add_int(v, r->kind == SPANREC_KIND_CLIENT ? "llmgw.attempt" : "llmgw.attempts", r->attempt);
 	spanview_add_str(v, "llmgw.route.target", r->target);
 	spanview_add_str(v, "llmgw.route.fallback_reason", r->fallback_reason);
 	spanview_add_str(v, "llmgw.request.id", r->request_id);

@@ -32,6 +32,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
@@ -41,6 +42,7 @@
 #include "gateway/chat_stream.h"
 #include "gateway/http_srv.h"
 #include "gateway/req_hdr.h"
+#include "gateway/router.h"
 #include "gateway/upstream.h"
 
 #define CALL_MAX_ENCODED ((size_t)64 << 20)
@@ -75,7 +77,8 @@ static void attempt_begin(struct gw_req *r)
 	ids_rng_fill(&r->w->rng, a->span_id, sizeof(a->span_id));
 	a->start_ns = clock_wall_ns();
 	r->att_start_mono_ns = clock_mono_ns();
-	a->attempt = 1;
+	a->attempt = (uint8_t)r->plan.attempts;
+	a->fallback_reason = r->next.reason;
 	a->provider_model = r->target->model;
 	a->provider = p->genai_name;
 	a->target = r->target->label;
@@ -85,6 +88,89 @@ static void attempt_begin(struct gw_req *r)
 	}
 	r->span.provider = p->genai_name;
 	r->span.target = r->target->label;
+	r->span.attempts = (uint8_t)r->plan.attempts;
+}
+
+static uint64_t attempt_latency_ns(const struct gw_req *r)
+{
+	uint64_t now = clock_mono_ns();
+	return now > r->att_start_mono_ns ? now - r->att_start_mono_ns : 0;
+}
+
+static void attempt_start(struct gw_req *r);
+
+static void on_retry_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	attempt_start(arg);
+}
+
+/*
+ * After a failed attempt whose failure the client has not seen: asks the
+ * router for another one (same target after a backoff, or a fallback at
+ * once) and starts or schedules it. false: nothing left to try (or no
+ * timer): answer this failure.
+ */
+static bool retry_scheduled(struct gw_req *r, enum route_fail f, int64_t retry_after_ms)
+{
+	struct gw_worker *w = r->w;
+	route_next(w->route, &r->plan, f, retry_after_ms, attempt_latency_ns(r), &w->rng, (int64_t)clock_mono_ns(),
+		   &r->next);
+	if (r->next.target == NULL)
+		return false;
+	if (r->next.delay_ms <= 0) {
+		attempt_start(r);
+		return true;
+	}
+	if (r->retry_ev == NULL && (r->retry_ev = evtimer_new(w->base, on_retry_timer, r)) == NULL)
+		return false;
+	struct timeval tv = {(time_t)(r->next.delay_ms / 1000), (suseconds_t)(r->next.delay_ms % 1000) * 1000};
+	return evtimer_add(r->retry_ev, &tv) == 0;
+}
+
+/* How the retry policy classes a transport outcome. */
+static enum route_fail fail_of_outcome(enum upstream_outcome o)
+{
+	switch (o) {
+	case UPSTREAM_CONNECT_ERROR:
+	case UPSTREAM_TLS_ERROR:
+	case UPSTREAM_RESET:
+		return ROUTE_FAIL_CONNECT;
+	case UPSTREAM_CONNECT_TIMEOUT:
+	case UPSTREAM_FIRST_BYTE_TIMEOUT:
+	case UPSTREAM_IDLE_TIMEOUT:
+	case UPSTREAM_TOTAL_TIMEOUT:
+		return ROUTE_FAIL_TIMEOUT;
+	default:
+		return ROUTE_FAIL_5XX;
+	}
+}
+
+static enum route_fail fail_of_status(int status)
+{
+	if (status == 429)
+		return ROUTE_FAIL_429;
+	return status >= 500 ? ROUTE_FAIL_5XX : ROUTE_FAIL_OTHER;
+}
+
+/* Retry-After / retry-after-ms of a response, in ms; -1 when absent or an HTTP date. */
+static int64_t retry_after_ms(const struct http_hdr *h, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		bool ms = h[i].name_len == 14 && strncasecmp(h[i].name, "retry-after-ms", 14) == 0;
+		if (!ms && !(h[i].name_len == 11 && strncasecmp(h[i].name, "retry-after", 11) == 0))
+			continue;
+		int64_t v = 0;
+		size_t k = 0;
+		while (k < h[i].value_len && k < 12 && h[i].value[k] >= '0' && h[i].value[k] <= '9')
+			v = v * 10 + (h[i].value[k++] - '0');
+		/* "1.5" seconds: the integer part; a date is not worth a parser here */
+		if (k == 0 || (k < h[i].value_len && h[i].value[k] != '.'))
+			continue;
+		return ms ? v : v * 1000;
+	}
+	return -1;
 }
 
 /* Ends the attempt with an error: counts, logs (rate-limited), emits its span. */
@@ -169,13 +255,15 @@ static void on_success(struct gw_req *r, const struct upstream_result *res)
 	buf_init(&translated, CALL_MAX_ENCODED);
 	if (r->ops->decode(p, &r->in, body, len, &r->att_resp, &translated, &relay, &err) < 0) {
 		attempt_failed(r, GW_UP_ERROR, oai_err_def(GWE_UPSTREAM_INVALID)->span_type, err.msg);
-		http_srv_reply_error(r, GWE_UPSTREAM_INVALID, NULL, "provider '%s' returned an invalid response",
-				     p->name);
+		if (!retry_scheduled(r, ROUTE_FAIL_5XX, -1))
+			http_srv_reply_error(r, GWE_UPSTREAM_INVALID, NULL,
+					     "provider '%s' returned an invalid response", p->name);
 		buf_fini(&translated);
 		return;
 	}
 	r->att.resp = &r->att_resp;
 	r->span.resp = r->att_resp;
+	route_succeeded(r->w->route, &r->plan, attempt_latency_ns(r));
 	gw_metrics_upstream(&r->w->gw->metrics, r->provider, GW_UP_OK);
 	emit_client_span(r);
 	relay_headers(r, res->headers, res->nheaders);
@@ -197,17 +285,28 @@ static void on_error_status(struct gw_req *r, const struct upstream_result *res)
 	snprintf(code, sizeof(code), "%d", res->status);
 	snprintf(detail, sizeof(detail), "HTTP %d", res->status);
 	attempt_failed(r, GW_UP_ERROR, code, detail);
+	if (retry_scheduled(r, fail_of_status(res->status), retry_after_ms(res->headers, res->nheaders)))
+		return;
 	metric_inc(r->w->gw->metrics.upstream_relayed_errors);
 	snprintf(r->span.error_type, sizeof(r->span.error_type), "%s", code);
 	relay_headers(r, res->headers, res->nheaders);
-	if (oai_err_is_openai_error(body, len)) {
+	struct buf out;
+	buf_init(&out, 64 * 1024);
+	/* a translating provider's own error shape: OpenAI's, with the provider's message */
+	if (r->ops->decode_error != NULL) {
+		if (r->ops->decode_error(p, res->status, body, len, &out) == 0) {
+			http_srv_reply_json(r, res->status, out.data != NULL ? out.data : "", out.len);
+			buf_fini(&out);
+			return;
+		}
+		buf_reset(&out);
+	} else if (oai_err_is_openai_error(body, len)) {
 		http_srv_reply_body(r, res->status, "application/json", res->body, res->body_len);
+		buf_fini(&out);
 		return;
 	}
-	/* not an OpenAI error body: wrap it, without echoing provider bytes */
-	struct buf out;
+	/* not an error body we know: wrap it, without echoing provider bytes */
 	char msg[160];
-	buf_init(&out, 4096);
 	snprintf(msg, sizeof(msg), "provider '%s' returned HTTP %d", p->name, res->status);
 	if (oai_err_format(&out, msg, oai_err_type_for_status(res->status), NULL, "upstream_error") < 0)
 		buf_reset(&out);
@@ -259,15 +358,17 @@ static void whole_done(struct gw_req *r, const struct upstream_result *res)
 			return;
 		}
 		attempt_failed(r, f->metric, oai_err_def(f->error)->span_type, "unexpected status");
-		http_srv_reply_error(r, f->error, NULL, "provider '%s' returned unexpected HTTP %d",
-				     req_provider(r)->name, res->status);
+		if (!retry_scheduled(r, ROUTE_FAIL_5XX, -1))
+			http_srv_reply_error(r, f->error, NULL, "provider '%s' returned unexpected HTTP %d",
+					     req_provider(r)->name, res->status);
 		return;
 	}
 	attempt_failed(r, f->metric,
 		       f->span_outcome ? upstream_outcome_name(res->outcome) : oai_err_def(f->error)->span_type,
 		       res->detail);
-	http_srv_reply_error(r, f->error, NULL, "%sprovider '%s'%s: %s", f->before, req_provider(r)->name, f->after,
-			     res->detail);
+	if (!retry_scheduled(r, fail_of_outcome(res->outcome), -1))
+		http_srv_reply_error(r, f->error, NULL, "%sprovider '%s'%s: %s", f->before, req_provider(r)->name,
+				     f->after, res->detail);
 }
 
 /* ---- streamed answers --------------------------------------------------------------------- */
@@ -293,6 +394,11 @@ static void stream_facts(struct gw_req *r)
 /* Ends a stream that failed after its 200 head: error type `why` on both spans. */
 static void stream_end_error(struct gw_req *r, enum gw_upstream_outcome mo, const char *why, const char *detail)
 {
+	/* never retried: the client has part of the answer; the target's health still hears of it */
+	enum route_fail f = mo == GW_UP_TIMEOUT ? ROUTE_FAIL_TIMEOUT
+			    : mo == GW_UP_CONNECT_ERROR ? ROUTE_FAIL_CONNECT
+							: ROUTE_FAIL_5XX;
+	route_record_failure(r->w->route, &r->plan, f, attempt_latency_ns(r), (int64_t)clock_mono_ns());
 	stream_facts(r);
 	snprintf(r->span.error_type, sizeof(r->span.error_type), "%s", why);
 	attempt_failed(r, mo, why, detail);
@@ -310,7 +416,11 @@ static int stream_begin(struct gw_req *r)
 	    .drop_usage_chunk = !r->chat.include_usage, /* the gateway asked for it: the client did not */
 	    .n_choices = r->chat.n_choices,
 	};
-	if ((r->relay = chat_stream_new(&o)) == NULL) {
+	if (r->ops->stream_new != NULL && !r->ops->in_process) {
+		buf_init(&r->xlate_out, CALL_MAX_ENCODED);
+		r->xlate = r->ops->stream_new(req_provider(r), &r->in);
+	}
+	if ((r->relay = chat_stream_new(&o)) == NULL || (r->ops->stream_new != NULL && r->xlate == NULL)) {
 		attempt_failed(r, GW_UP_ERROR, oai_err_def(GWE_INTERNAL)->span_type, "out of memory");
 		http_srv_reply_error(r, GWE_INTERNAL, NULL, "out of memory");
 		return -1;
@@ -323,23 +433,68 @@ static int stream_begin(struct gw_req *r)
 	return 0;
 }
 
-/* Feeds the relay; -1 after finishing r (the client is gone, or an event is over the bound). */
+/* The provider's stream is unusable from here: stop it, tell the client. */
+static void stream_broken(struct gw_req *r, const char *client_msg, enum upstream_outcome why, const char *detail)
+{
+	if (r->call != NULL) {
+		upstream_call_cancel(r->call);
+		r->call = NULL;
+	}
+	chat_stream_fail(r->relay, client_msg, relay_write, r);
+	stream_end_error(r, GW_UP_ERROR, upstream_outcome_name(why), detail);
+}
+
+/*
+ * Feeds the relay, through the provider's translator when its stream is
+ * not OpenAI's; -1 after finishing r (the client is gone, an event is over
+ * the bound, or the provider's stream cannot be read).
+ */
 static int stream_feed(struct gw_req *r, const char *data, size_t len)
 {
 	struct err err;
+	if (r->xlate != NULL) {
+		buf_reset(&r->xlate_out);
+		if (r->ops->stream_feed(r->xlate, data, len, &r->xlate_out, &err) < 0) {
+			bool big = err.code == EMSGSIZE;
+			stream_broken(r, big ? "the provider sent a stream event over the size limit"
+					     : "the provider sent a stream the gateway cannot read",
+				      big ? UPSTREAM_TOO_LARGE : UPSTREAM_PROTOCOL_ERROR, err.msg);
+			return -1;
+		}
+		data = r->xlate_out.data != NULL ? r->xlate_out.data : "";
+		len = r->xlate_out.len;
+	}
 	if (chat_stream_feed(r->relay, data, len, clock_mono_ns(), relay_write, r, &err) == 0)
 		return 0;
 	if (err.code == EPIPE) {
 		client_gone(r);
 		return -1;
 	}
-	/* the provider's stream is unusable from here: stop it, tell the client */
-	if (r->call != NULL) {
-		upstream_call_cancel(r->call);
-		r->call = NULL;
+	stream_broken(r, "the provider sent a stream event over the size limit", UPSTREAM_TOO_LARGE, err.msg);
+	return -1;
+}
+
+/* The upstream body ended cleanly: what the translator still owes the client (usage, [DONE]). -1: r finished. */
+static int stream_flush(struct gw_req *r)
+{
+	struct err err;
+	if (r->xlate == NULL)
+		return 0;
+	buf_reset(&r->xlate_out);
+	if (r->ops->stream_finish(r->xlate, &r->xlate_out, &err) < 0) {
+		stream_broken(r, "the provider sent a stream the gateway cannot read", UPSTREAM_PROTOCOL_ERROR,
+			      err.msg);
+		return -1;
 	}
-	chat_stream_fail(r->relay, "the provider sent a stream event over the size limit", relay_write, r);
-	stream_end_error(r, GW_UP_ERROR, upstream_outcome_name(UPSTREAM_TOO_LARGE), err.msg);
+	if (r->xlate_out.len == 0)
+		return 0;
+	if (chat_stream_feed(r->relay, r->xlate_out.data, r->xlate_out.len, clock_mono_ns(), relay_write, r, &err) ==
+	    0)
+		return 0;
+	if (err.code == EPIPE)
+		client_gone(r);
+	else
+		stream_broken(r, "the provider sent a stream event over the size limit", UPSTREAM_TOO_LARGE, err.msg);
 	return -1;
 }
 
@@ -351,6 +506,8 @@ static void stream_done(struct gw_req *r, const struct upstream_result *res)
 	enum chat_stream_end end = CHAT_STREAM_END_DONE;
 
 	if (res->outcome == UPSTREAM_OK) {
+		if (stream_flush(r) < 0)
+			return;
 		end = chat_stream_finish(r->relay, NULL, relay_write, r);
 	} else if (!in->done || in->upstream_error) {
 		/* reset, idle or total timeout, protocol error mid-stream: the error event, then the end */
@@ -364,6 +521,8 @@ static void stream_done(struct gw_req *r, const struct upstream_result *res)
 	case CHAT_STREAM_END_DONE:
 	case CHAT_STREAM_END_NO_DONE:
 		stream_facts(r);
+		/* least-latency compares streams by time to first token when there was one */
+		route_succeeded(r->w->route, &r->plan, r->att.ttft_ns != 0 ? r->att.ttft_ns : attempt_latency_ns(r));
 		gw_metrics_upstream(&r->w->gw->metrics, r->provider, GW_UP_OK);
 		emit_client_span(r);
 		http_srv_stream_end(r);
@@ -450,7 +609,8 @@ static void clear_headers(struct evkeyvalq *h)
 	struct evkeyval *kv;
 	TAILQ_FOREACH(kv, h, next)
 	{
-		if (strcasecmp(kv->key, "Authorization") == 0) {
+		if (strcasecmp(kv->key, "Authorization") == 0 || strcasecmp(kv->key, "api-key") == 0 ||
+		    strcasecmp(kv->key, "x-api-key") == 0 || strcasecmp(kv->key, "x-goog-api-key") == 0) {
 			volatile char *v = kv->value;
 			while (*v != '\0')
 				*v++ = '\0';
@@ -485,29 +645,20 @@ static void send_upstream(struct gw_req *r, struct provider_chat_in *in)
 	struct provider_http ph;
 	struct evkeyvalq hdrs;
 	struct http_hdr *slices = NULL;
-	struct buf usage_body;
 	size_t n;
 	struct err err;
 
 	memset(&ph, 0, sizeof(ph));
 	buf_init(&ph.body, CALL_MAX_ENCODED);
-	buf_init(&usage_body, CALL_MAX_ENCODED);
 	TAILQ_INIT(&hdrs);
-	/* a stream without include_usage: ask for usage anyway, for the span (the relay drops it) */
-	int injected =
-	    in->req != NULL ? chat_request_inject_usage(in->req, in->body, in->body_len, &usage_body, &err) : 0;
-	if (injected < 0) {
-		attempt_failed(r, GW_UP_ERROR, oai_err_def(GWE_INTERNAL)->span_type, err.msg);
-		http_srv_reply_error(r, GWE_INTERNAL, NULL, "could not prepare the streaming request");
-		goto out;
-	}
-	if (injected == 1) {
-		in->body = usage_body.data;
-		in->body_len = usage_body.len;
-	}
 	if (r->ops->encode(req_provider(r), in, &ph, &err) < 0) {
-		attempt_failed(r, GW_UP_ERROR, oai_err_def(GWE_INTERNAL)->span_type, err.msg);
-		http_srv_reply_error(r, GWE_INTERNAL, NULL, "could not encode the request for the provider");
+		/* EINVAL: the request asks for what this provider cannot take (the message is for the client) */
+		enum gw_error e = err.code == EINVAL ? GWE_INVALID_REQUEST : GWE_INTERNAL;
+		attempt_failed(r, GW_UP_ERROR, oai_err_def(e)->span_type, err.msg);
+		if (e == GWE_INVALID_REQUEST)
+			http_srv_reply_error(r, e, NULL, "%s", err.msg);
+		else
+			http_srv_reply_error(r, e, NULL, "could not encode the request for the provider");
 		goto out;
 	}
 	build_headers(r, &hdrs);
@@ -533,7 +684,6 @@ static void send_upstream(struct gw_req *r, struct provider_chat_in *in)
 out:
 	free(slices);
 	clear_headers(&hdrs);
-	buf_fini(&usage_body);
 	buf_fini(&ph.body);
 }
 
@@ -571,6 +721,7 @@ static void answer_in_process(struct gw_req *r, const struct provider_chat_in *i
 	r->att.http_status = 200;
 	r->att.resp = &r->att_resp;
 	r->span.resp = r->att_resp;
+	route_succeeded(r->w->route, &r->plan, attempt_latency_ns(r));
 	gw_metrics_upstream(&r->w->gw->metrics, r->provider, GW_UP_OK);
 	emit_client_span(r);
 	http_srv_reply_json(r, 200, out.data != NULL ? out.data : "", out.len);
@@ -580,11 +731,29 @@ out:
 
 /* ---- entry points ------------------------------------------------------------------------- */
 
-/* Routes the parsed request to model's first target and starts the attempt. */
-static void call_run(struct gw_req *r, enum provider_op op, const char *model, const char *body, size_t len)
+/* Starts the attempt on the target the router chose (r->plan.cur). */
+static void attempt_start(struct gw_req *r)
 {
 	const struct gw_conf *c = r->w->gw->conf;
-	const struct gw_model *m = gw_conf_find_model(c, model);
+	if (r->next.target != NULL) /* a retry or fallback (route_first set up the first one) */
+		route_advance(&r->plan, &r->next);
+	r->target = r->plan.cur;
+	r->provider = r->target->provider;
+	r->ops = provider_ops_for(c->providers[r->provider].type);
+	r->in.provider_model = r->target->model;
+	attempt_begin(r);
+	if (r->ops->in_process)
+		answer_in_process(r, &r->in);
+	else
+		send_upstream(r, &r->in);
+}
+
+/* Routes the parsed request and starts its first attempt. */
+static void call_run(struct gw_req *r, enum provider_op op, const char *model, const char *body, size_t len)
+{
+	struct gw_worker *w = r->w;
+	const struct gw_model *m = gw_conf_find_model(w->gw->conf, model);
+	struct err err;
 
 	snprintf(r->span.request_model, sizeof(r->span.request_model), "%s", model);
 	r->span.stream = r->chat.stream;
@@ -593,11 +762,9 @@ static void call_run(struct gw_req *r, enum provider_op op, const char *model, c
 				     "the model '%.128s' does not exist or is not served by this gateway", model);
 		return;
 	}
-	/* routing strategies and fallbacks come later: the first target serves */
-	r->target = &m->targets[0];
-	r->provider = r->target->provider;
-	r->ops = provider_ops_for(c->providers[r->provider].type);
-	if ((r->ops->endpoints & PROVIDER_EP(op)) == 0) {
+	memset(&r->next, 0, sizeof(r->next));
+	if (route_first(w->route, &r->plan, m, PROVIDER_EP(op), &w->rng, (int64_t)clock_mono_ns(), &r->next.reason) ==
+	    NULL) {
 		http_srv_reply_error(r, GWE_MODEL_NOT_FOUND, "model", "the model '%.128s' is not served on %s", model,
 				     op_paths[op]);
 		return;
@@ -609,15 +776,39 @@ static void call_run(struct gw_req *r, enum provider_op op, const char *model, c
 	    .body = body,
 	    .body_len = len,
 	    .client_model = model,
-	    .provider_model = r->target->model,
 	    .request_id = r->span.request_id,
 	    .created = (int64_t)(clock_wall_ns() / 1000000000u),
 	};
-	attempt_begin(r);
-	if (r->ops->in_process)
-		answer_in_process(r, &r->in);
-	else
-		send_upstream(r, &r->in);
+	/* a stream without include_usage asks for usage anyway, for the span (the relay drops it); once for all attempts */
+	buf_init(&r->up_body, CALL_MAX_ENCODED);
+	int injected = r->in.req != NULL ? chat_request_inject_usage(r->in.req, body, len, &r->up_body, &err) : 0;
+	if (injected < 0) {
+		http_srv_reply_error(r, GWE_INTERNAL, NULL, "could not prepare the streaming request");
+		return;
+	}
+	if (injected == 1) {
+		r->in.body = r->up_body.data;
+		r->in.body_len = r->up_body.len;
+	}
+	attempt_start(r);
+}
+
+void api_call_fini(struct gw_req *r)
+{
+	chat_request_fini(&r->chat);
+	embed_request_fini(&r->embed);
+	chat_stream_free(r->relay);
+	r->relay = NULL;
+	if (r->xlate != NULL) {
+		r->ops->stream_free(r->xlate);
+		r->xlate = NULL;
+	}
+	buf_fini(&r->xlate_out);
+	buf_fini(&r->up_body);
+	if (r->retry_ev != NULL) {
+		event_free(r->retry_ev);
+		r->retry_ev = NULL;
+	}
 }
 
 void api_call_handle(struct gw_req *r, enum provider_op op)

@@ -42,4 +42,7 @@ struct gw_req;
  */
 void api_call_handle(struct gw_req *r, enum provider_op op);
 
+/* Frees what a call kept in r (parsed request, relay, translator, backoff timer); r is finishing. */
+void api_call_fini(struct gw_req *r);
+
 #endif

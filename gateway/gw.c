@@ -23,6 +23,8 @@
 #include "common/tls.h"
 #include "gateway/auth.h"
 #include "gateway/http_srv.h"
+#include "gateway/provider.h"
+#include "gateway/router.h"
 #include "gateway/upstream.h"
 
 static int tls_contexts(struct gw *g, struct err *err)
@@ -56,6 +58,20 @@ static int server_metrics(struct gw *g, struct err *err)
 	return 0;
 }
 
+/* The router, told which endpoints each configured provider serves. */
+static int router_init(struct gw *g, struct err *err)
+{
+	const struct gw_conf *c = g->conf;
+	unsigned *ep = calloc(c->nproviders > 0 ? c->nproviders : 1, sizeof(*ep));
+	if (ep == NULL)
+		return err_set(err, ENOMEM, "out of memory");
+	for (size_t i = 0; i < c->nproviders; i++)
+		ep[i] = provider_ops_for(c->providers[i].type)->endpoints;
+	g->router = router_new(c, ep, g->metrics.reg, err);
+	free(ep);
+	return g->router != NULL ? 0 : -1;
+}
+
 int gw_init(struct gw *g, struct gw_conf *conf, struct err *err)
 {
 	memset(g, 0, sizeof(*g));
@@ -67,6 +83,8 @@ int gw_init(struct gw *g, struct gw_conf *conf, struct err *err)
 	if ((g->up_metrics = upstream_metrics_new(g->metrics.reg, conf, err)) == NULL)
 		goto fail;
 	if ((g->auth = auth_new(conf, err)) == NULL || tls_contexts(g, err) < 0)
+		goto fail;
+	if (router_init(g, err) < 0)
 		goto fail;
 	if (conf->spans_url[0] != '\0') {
 		struct err e2;
@@ -97,6 +115,7 @@ void gw_fini(struct gw *g)
 			SSL_CTX_free(g->tls[i]);
 	free(g->tls);
 	auth_free(g->auth);
+	router_free(g->router);
 	upstream_metrics_free(g->up_metrics);
 	gw_metrics_fini(&g->metrics);
 	gw_conf_free(g->conf);
@@ -176,6 +195,8 @@ int gw_worker_init(struct gw_worker *w, struct gw *g, unsigned id, struct err *e
 	if ((w->pool = upstream_pool_new(w->base, w->dns, g->conf, g->tls, err)) == NULL)
 		return -1;
 	upstream_pool_set_metrics(w->pool, g->up_metrics);
+	if ((w->route = router_local_new(g->router)) == NULL)
+		return err_set(err, ENOMEM, "out of memory");
 	if ((w->drain_timer = evtimer_new(w->base, drain_deadline_cb, w)) == NULL)
 		return err_set(err, ENOMEM, "evtimer_new failed");
 	if (worker_wake_init(w, err) < 0)
@@ -194,6 +215,7 @@ void gw_worker_fini(struct gw_worker *w)
 	http_srv_abort_all(w);
 	http_srv_free(w);
 	upstream_pool_free(w->pool);
+	router_local_free(w->route);
 	if (w->dns != NULL)
 		evdns_base_free(w->dns, 0);
 	if (w->drain_timer != NULL)

@@ -37,6 +37,8 @@ struct evdns_base;
 struct event;
 struct metric;
 struct upstream_pool;
+struct router;
+struct router_local;
 struct upstream_metrics;
 struct gw_req;
 struct gw_worker;
@@ -50,6 +52,7 @@ struct gw {
 	struct span_out span_out;
 	int64_t started_unix; /* "created" of /v1/models entries */
 	struct upstream_metrics *up_metrics;
+	struct router *router; /* target health and latency, shared by the workers */
 	struct metric *conns_open;     /* llmgw_connections_open */
 	struct metric *conns_rejected; /* llmgw_connections_rejected_total */
 	struct metric *conns_accepted; /* llmgw_connections_accepted_total */
@@ -67,6 +70,7 @@ struct gw_worker {
 	struct event_base *base;
 	struct evdns_base *dns;
 	struct upstream_pool *pool;
+	struct router_local *route; /* this worker's round-robin state */
 	struct ids_rng rng;
 	struct log_ratelimit warn_rl; /* upstream failure lines */
 	struct gw_req_list reqs;      /* requests being handled */

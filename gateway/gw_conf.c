@@ -16,11 +16,11 @@
 
 #include "common/ids.h"
 #include "common/yamlcfg.h"
+#include "gateway/gw_conf_int.h"
 
-#define GW_NAME_MAX 64
-#define GW_MODEL_NAME_MAX 128
 
-static const char *const top_keys[] = {"server", "telemetry", "log", "auth", "keys", "providers", "models", NULL};
+static const char *const top_keys[] = {"server", "telemetry", "log",	  "auth",
+				       "keys",   "providers", "models", "routing", NULL};
 static const char *const server_keys[] = {"listen",	     "max_body",	 "drain_timeout",     "workers",
 					  "max_connections", "max_header_bytes", "max_headers",	      "request_timeout",
 					  "idle_timeout",    "write_timeout",	 "max_pending_write", NULL};
@@ -31,20 +31,19 @@ static const char *const key_keys[] = {"name", "sha256", "tenant_id", "team", "u
 static const char *const provider_keys[] = {
     "name",    "type",	  "base_url",		"api_key_env",	"gen_ai_provider",   "connect_timeout",
     "timeout", "ca_file", "first_byte_timeout", "idle_timeout", "pool_idle_timeout", "max_connections",
-    "http2",   NULL};
-static const char *const model_keys[] = {"name", "targets", NULL};
-static const char *const target_keys[] = {"provider", "model", NULL};
+    "http2",   "api_version", "max_tokens", NULL};
 
 /* Default gen_ai.provider.name per type (OpenTelemetry GenAI well-known values). */
 static const struct {
 	const char *type;
 	const char *genai;
+	const char *base_url; /* default base_url; NULL: required */
 } provider_types[GW_PROVIDER__COUNT] = {
-    [GW_PROVIDER_OPENAI] = {"openai", "openai"},
-    [GW_PROVIDER_MOCK] = {"mock", "mock"},
-    [GW_PROVIDER_AZURE] = {"azure-openai", "azure.ai.openai"},
-    [GW_PROVIDER_ANTHROPIC] = {"anthropic", "anthropic"},
-    [GW_PROVIDER_GEMINI] = {"gemini", "gcp.gemini"},
+    [GW_PROVIDER_OPENAI] = {"openai", "openai", "https://api.openai.com/v1"},
+    [GW_PROVIDER_MOCK] = {"mock", "mock", ""},
+    [GW_PROVIDER_AZURE] = {"azure-openai", "azure.ai.openai", NULL},
+    [GW_PROVIDER_ANTHROPIC] = {"anthropic", "anthropic", "https://api.anthropic.com/v1"},
+    [GW_PROVIDER_GEMINI] = {"gemini", "gcp.gemini", "https://generativelanguage.googleapis.com/v1beta"},
 };
 
 const char *gw_provider_type_name(enum gw_provider_type t)
@@ -54,7 +53,7 @@ const char *gw_provider_type_name(enum gw_provider_type t)
 
 /* ---- small helpers ------------------------------------------------------- */
 
-static char *xstrdup(const char *s, struct err *err)
+char *gwc_strdup(const char *s, struct err *err)
 {
 	char *d = strdup(s != NULL ? s : "");
 	if (d == NULL)
@@ -79,7 +78,7 @@ static bool name_ok(const char *s)
 }
 
 /* Model names may carry '/', ':' and the like ("meta-llama/Llama-3-8B"), never controls. */
-static bool model_name_ok(const char *s)
+bool gwc_model_name_ok(const char *s)
 {
 	size_t n = strlen(s);
 	if (n == 0 || n > GW_MODEL_NAME_MAX)
@@ -90,11 +89,8 @@ static bool model_name_ok(const char *s)
 	return true;
 }
 
-/* "providers[1]" + "type" -> "providers[1].type" for error messages. */
-#define KP(buf, at, key) (snprintf((buf), sizeof(buf), "%s.%s", (at), (key)), (buf))
-
 /* A required, non-empty string; its absence is reported at the map. */
-static int get_required(const struct ycfg *c, const struct ycfg_node *map, const char *at, const char *key,
+int gwc_get_required(const struct ycfg *c, const struct ycfg_node *map, const char *at, const char *key,
 			const char **out, struct err *err)
 {
 	char k[96];
@@ -105,8 +101,8 @@ static int get_required(const struct ycfg *c, const struct ycfg_node *map, const
 	return 0;
 }
 
-static const struct ycfg_node *get_seq(const struct ycfg *c, const struct ycfg_node *map, const char *key,
-				       struct err *err, int *rc)
+const struct ycfg_node *gwc_get_seq(const struct ycfg *c, const struct ycfg_node *map, const char *key,
+				    struct err *err, int *rc)
 {
 	const struct ycfg_node *n = ycfg_get(map, key);
 	*rc = 0;
@@ -214,7 +210,7 @@ static int load_misc(const struct ycfg *c, const struct ycfg_node *root, struct 
 	if (s[0] != '\0' && strncmp(s, "ipc://", 6) != 0 && strncmp(s, "tcp://", 6) != 0)
 		return ycfg_error(c, ycfg_get(t, "spans_url"), "telemetry.spans_url", err,
 				  "must be ipc://PATH or tcp://HOST:PORT (or empty for no spans)");
-	if ((g->spans_url = xstrdup(s, err)) == NULL)
+	if ((g->spans_url = gwc_strdup(s, err)) == NULL)
 		return -1;
 	if (ycfg_get_size(c, t, "sndbuf", 4096, (uint64_t)256 << 20, (uint64_t)1 << 20, &g->spans_sndbuf, err) < 0)
 		return -1;
@@ -233,12 +229,12 @@ static int load_key(const struct ycfg *c, const struct ycfg_node *m, const char 
 {
 	const char *name, *hex, *tenant, *team, *user;
 	char kb[96];
-	if (ycfg_check_keys(c, m, at, key_keys, err) < 0 || get_required(c, m, at, "name", &name, err) < 0)
+	if (ycfg_check_keys(c, m, at, key_keys, err) < 0 || gwc_get_required(c, m, at, "name", &name, err) < 0)
 		return -1;
 	if (!name_ok(name))
 		return ycfg_error(c, ycfg_get(m, "name"), KP(kb, at, "name"), err, "use 1-%d of [A-Za-z0-9._-]",
 				  GW_NAME_MAX);
-	if (get_required(c, m, at, "sha256", &hex, err) < 0)
+	if (gwc_get_required(c, m, at, "sha256", &hex, err) < 0)
 		return -1;
 	if (strlen(hex) != 64 || ids_unhex(hex, 32, k->sha256) < 0)
 		return ycfg_error(c, ycfg_get(m, "sha256"), KP(kb, at, "sha256"), err,
@@ -246,17 +242,17 @@ static int load_key(const struct ycfg *c, const struct ycfg_node *m, const char 
 	if (ycfg_get_str(c, m, "tenant_id", "", &tenant, err) < 0 || ycfg_get_str(c, m, "team", "", &team, err) < 0 ||
 	    ycfg_get_str(c, m, "user", "", &user, err) < 0)
 		return -1;
-	k->name = xstrdup(name, err);
-	k->tenant_id = xstrdup(tenant, err);
-	k->team = xstrdup(team, err);
-	k->user = xstrdup(user, err);
+	k->name = gwc_strdup(name, err);
+	k->tenant_id = gwc_strdup(tenant, err);
+	k->team = gwc_strdup(team, err);
+	k->user = gwc_strdup(user, err);
 	return (k->name && k->tenant_id && k->team && k->user) ? 0 : -1;
 }
 
 static int load_keys(const struct ycfg *c, const struct ycfg_node *root, struct gw_conf *g, struct err *err)
 {
 	int rc;
-	const struct ycfg_node *seq = get_seq(c, root, "keys", err, &rc);
+	const struct ycfg_node *seq = gwc_get_seq(c, root, "keys", err, &rc);
 	if (rc < 0 || seq == NULL)
 		return rc;
 	g->nkeys = ycfg_len(seq);
@@ -291,22 +287,26 @@ static int load_provider_net(const struct ycfg *c, const struct ycfg_node *m, co
 	if (p->type == GW_PROVIDER_MOCK) {
 		if (ycfg_get_str(c, m, "base_url", "", &s, err) < 0)
 			return -1;
-		p->base_url = xstrdup(s, err);
+		p->base_url = gwc_strdup(s, err);
 		return p->base_url != NULL ? 0 : -1;
 	}
-	if (get_required(c, m, at, "base_url", &s, err) < 0)
+	if (provider_types[p->type].base_url == NULL) {
+		if (gwc_get_required(c, m, at, "base_url", &s, err) < 0)
+			return -1;
+	} else if (ycfg_get_str(c, m, "base_url", provider_types[p->type].base_url, &s, err) < 0) {
 		return -1;
+	}
 	if (gw_url_parse(s, &p->url, &e2) < 0)
 		return ycfg_error(c, ycfg_get(m, "base_url"), KP(kb, at, "base_url"), err, "%s", e2.msg);
-	if ((p->base_url = xstrdup(s, err)) == NULL)
+	if ((p->base_url = gwc_strdup(s, err)) == NULL)
 		return -1;
 	if (ycfg_get_str(c, m, "api_key_env", "", &s, err) < 0)
 		return -1;
 	if (s[0] != '\0') {
 		const char *v = getenv(s);
-		if ((p->api_key_env = xstrdup(s, err)) == NULL)
+		if ((p->api_key_env = gwc_strdup(s, err)) == NULL)
 			return -1;
-		if (v != NULL && v[0] != '\0' && (p->api_key = xstrdup(v, err)) == NULL)
+		if (v != NULL && v[0] != '\0' && (p->api_key = gwc_strdup(v, err)) == NULL)
 			return -1;
 		if (p->api_key != NULL && strpbrk(p->api_key, "\r\n") != NULL)
 			return ycfg_error(c, ycfg_get(m, "api_key_env"), KP(kb, at, "api_key_env"), err,
@@ -318,7 +318,7 @@ static int load_provider_net(const struct ycfg *c, const struct ycfg_node *m, co
 		if (access(s, R_OK) != 0)
 			return ycfg_error(c, ycfg_get(m, "ca_file"), KP(kb, at, "ca_file"), err, "cannot read %s: %s",
 					  s, strerror(errno));
-		if ((p->ca_file = xstrdup(s, err)) == NULL)
+		if ((p->ca_file = gwc_strdup(s, err)) == NULL)
 			return -1;
 	}
 	return 0;
@@ -360,17 +360,53 @@ static int load_provider_client(const struct ycfg *c, const struct ycfg_node *m,
 	return 0;
 }
 
+/* The wire-format knobs of azure-openai (api-version) and anthropic (anthropic-version, max_tokens). */
+static int load_provider_wire(const struct ycfg *c, const struct ycfg_node *m, const char *at, struct gw_provider *p,
+			      struct err *err)
+{
+	const char *s;
+	char kb[96];
+	int64_t mt;
+	if (p->type != GW_PROVIDER_AZURE && p->type != GW_PROVIDER_ANTHROPIC) {
+		const char *k = ycfg_get(m, "api_version") != NULL ? "api_version" : "max_tokens";
+		if (ycfg_get(m, k) != NULL)
+			return ycfg_error(c, ycfg_get(m, k), KP(kb, at, k), err,
+					  "only for azure-openai and anthropic providers");
+		return 0;
+	}
+	if (p->type == GW_PROVIDER_AZURE) {
+		if (ycfg_get(m, "max_tokens") != NULL)
+			return ycfg_error(c, ycfg_get(m, "max_tokens"), KP(kb, at, "max_tokens"), err,
+					  "only for anthropic providers");
+		if (gwc_get_required(c, m, at, "api_version", &s, err) < 0)
+			return -1;
+	} else if (ycfg_get_str(c, m, "api_version", "2023-06-01", &s, err) < 0 ||
+		   ycfg_get_int(c, m, "max_tokens", 1, 1000000, 4096, &mt, err) < 0) {
+		return -1;
+	} else {
+		p->max_tokens = (uint32_t)mt;
+	}
+	/* it goes into a query string or a header as is */
+	for (const char *q = s; *q != '\0'; q++)
+		if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9') || *q == '-' ||
+		      *q == '.' || *q == '_'))
+			return ycfg_error(c, ycfg_get(m, "api_version"), KP(kb, at, "api_version"), err,
+					  "use [A-Za-z0-9._-], e.g. 2024-10-21");
+	p->api_version = gwc_strdup(s, err);
+	return p->api_version != NULL ? 0 : -1;
+}
+
 static int load_provider(const struct ycfg *c, const struct ycfg_node *m, const char *at, struct gw_provider *p,
 			 struct err *err)
 {
 	const char *name, *type, *genai;
 	char kb[96];
-	if (ycfg_check_keys(c, m, at, provider_keys, err) < 0 || get_required(c, m, at, "name", &name, err) < 0)
+	if (ycfg_check_keys(c, m, at, provider_keys, err) < 0 || gwc_get_required(c, m, at, "name", &name, err) < 0)
 		return -1;
 	if (!name_ok(name))
 		return ycfg_error(c, ycfg_get(m, "name"), KP(kb, at, "name"), err, "use 1-%d of [A-Za-z0-9._-]",
 				  GW_NAME_MAX);
-	if ((p->name = xstrdup(name, err)) == NULL || get_required(c, m, at, "type", &type, err) < 0)
+	if ((p->name = gwc_strdup(name, err)) == NULL || gwc_get_required(c, m, at, "type", &type, err) < 0)
 		return -1;
 	p->type = GW_PROVIDER__COUNT;
 	for (int t = 0; t < GW_PROVIDER__COUNT; t++)
@@ -378,15 +414,15 @@ static int load_provider(const struct ycfg *c, const struct ycfg_node *m, const 
 			p->type = (enum gw_provider_type)t;
 	if (p->type == GW_PROVIDER__COUNT)
 		return ycfg_error(c, ycfg_get(m, "type"), KP(kb, at, "type"), err,
-				  "unknown provider type '%s' (openai, mock)", type);
-	if (load_provider_net(c, m, at, p, err) < 0)
+				  "unknown provider type '%s' (openai, azure-openai, anthropic, gemini, mock)", type);
+	if (load_provider_net(c, m, at, p, err) < 0 || load_provider_wire(c, m, at, p, err) < 0)
 		return -1;
 	if (ycfg_get_str(c, m, "gen_ai_provider", provider_types[p->type].genai, &genai, err) < 0)
 		return -1;
 	if (genai[0] == '\0' || strlen(genai) > 23)
 		return ycfg_error(c, ycfg_get(m, "gen_ai_provider"), KP(kb, at, "gen_ai_provider"), err,
 				  "must be 1-23 characters");
-	if ((p->genai_name = xstrdup(genai, err)) == NULL)
+	if ((p->genai_name = gwc_strdup(genai, err)) == NULL)
 		return -1;
 	if (ycfg_get_duration_ms(c, m, "connect_timeout", 1, 600000, 5000, &p->connect_timeout_ms, err) < 0 ||
 	    ycfg_get_duration_ms(c, m, "timeout", 1, 3600000, 60000, &p->timeout_ms, err) < 0)
@@ -397,7 +433,7 @@ static int load_provider(const struct ycfg *c, const struct ycfg_node *m, const 
 static int load_providers(const struct ycfg *c, const struct ycfg_node *root, struct gw_conf *g, struct err *err)
 {
 	int rc;
-	const struct ycfg_node *seq = get_seq(c, root, "providers", err, &rc);
+	const struct ycfg_node *seq = gwc_get_seq(c, root, "providers", err, &rc);
 	if (rc < 0)
 		return -1;
 	g->nproviders = seq != NULL ? ycfg_len(seq) : 0;
@@ -419,86 +455,6 @@ static int load_providers(const struct ycfg *c, const struct ycfg_node *root, st
 	return 0;
 }
 
-static int load_target(const struct ycfg *c, const struct ycfg_node *m, const char *at, const struct gw_conf *g,
-		       struct gw_target *t, struct err *err)
-{
-	const char *prov, *model;
-	char label[GW_NAME_MAX + GW_MODEL_NAME_MAX + 2], kb[128];
-	if (ycfg_check_keys(c, m, at, target_keys, err) < 0 || get_required(c, m, at, "provider", &prov, err) < 0 ||
-	    get_required(c, m, at, "model", &model, err) < 0)
-		return -1;
-	if (!model_name_ok(model))
-		return ycfg_error(c, ycfg_get(m, "model"), KP(kb, at, "model"), err,
-				  "1-%d printable characters without spaces or quotes", GW_MODEL_NAME_MAX);
-	t->provider = g->nproviders;
-	for (size_t i = 0; i < g->nproviders; i++)
-		if (strcmp(g->providers[i].name, prov) == 0)
-			t->provider = i;
-	if (t->provider == g->nproviders)
-		return ycfg_error(c, ycfg_get(m, "provider"), KP(kb, at, "provider"), err,
-				  "unknown provider '%s' (not in providers)", prov);
-	snprintf(label, sizeof(label), "%s/%s", prov, model);
-	t->model = xstrdup(model, err);
-	t->label = xstrdup(label, err);
-	return (t->model != NULL && t->label != NULL) ? 0 : -1;
-}
-
-static int load_model(const struct ycfg *c, const struct ycfg_node *m, const char *at, const struct gw_conf *g,
-		      struct gw_model *md, struct err *err)
-{
-	const char *name;
-	char kb[96];
-	int rc;
-	if (ycfg_check_keys(c, m, at, model_keys, err) < 0 || get_required(c, m, at, "name", &name, err) < 0)
-		return -1;
-	if (!model_name_ok(name))
-		return ycfg_error(c, ycfg_get(m, "name"), KP(kb, at, "name"), err,
-				  "1-%d printable characters without spaces or quotes", GW_MODEL_NAME_MAX);
-	if ((md->name = xstrdup(name, err)) == NULL)
-		return -1;
-	const struct ycfg_node *seq = get_seq(c, m, "targets", err, &rc);
-	if (rc < 0)
-		return -1;
-	md->ntargets = seq != NULL ? ycfg_len(seq) : 0;
-	if (md->ntargets == 0)
-		return ycfg_error(c, seq != NULL ? seq : m, KP(kb, at, "targets"), err,
-				  "model '%s' needs at least one target", name);
-	if ((md->targets = calloc(md->ntargets, sizeof(*md->targets))) == NULL)
-		return err_set(err, ENOMEM, "out of memory");
-	for (size_t i = 0; i < md->ntargets; i++) {
-		char tat[64];
-		snprintf(tat, sizeof(tat), "%s.targets[%zu]", at, i);
-		if (load_target(c, ycfg_at(seq, i), tat, g, &md->targets[i], err) < 0)
-			return -1;
-	}
-	return 0;
-}
-
-static int load_models(const struct ycfg *c, const struct ycfg_node *root, struct gw_conf *g, struct err *err)
-{
-	int rc;
-	const struct ycfg_node *seq = get_seq(c, root, "models", err, &rc);
-	if (rc < 0)
-		return -1;
-	g->nmodels = seq != NULL ? ycfg_len(seq) : 0;
-	if (g->nmodels == 0)
-		return ycfg_error(c, seq, "models", err, "at least one model is required");
-	if ((g->models = calloc(g->nmodels, sizeof(*g->models))) == NULL)
-		return err_set(err, ENOMEM, "out of memory");
-	for (size_t i = 0; i < g->nmodels; i++) {
-		const struct ycfg_node *m = ycfg_at(seq, i);
-		char at[32], kb[96];
-		snprintf(at, sizeof(at), "models[%zu]", i);
-		if (load_model(c, m, at, g, &g->models[i], err) < 0)
-			return -1;
-		for (size_t j = 0; j < i; j++)
-			if (strcmp(g->models[j].name, g->models[i].name) == 0)
-				return ycfg_error(c, ycfg_get(m, "name"), KP(kb, at, "name"), err,
-						  "duplicate model name '%s'", g->models[i].name);
-	}
-	return 0;
-}
-
 /* ---- entry points -------------------------------------------------------- */
 
 static struct gw_conf *gw_conf_build(struct ycfg *y, struct err *err)
@@ -509,11 +465,11 @@ static struct gw_conf *gw_conf_build(struct ycfg *y, struct err *err)
 		err_set(err, ENOMEM, "out of memory");
 		goto fail;
 	}
-	if ((g->path = xstrdup(ycfg_name(y), err)) == NULL)
+	if ((g->path = gwc_strdup(ycfg_name(y), err)) == NULL)
 		goto fail;
 	if (ycfg_check_keys(y, root, "", top_keys, err) < 0 || load_server(y, root, g, err) < 0 ||
 	    load_misc(y, root, g, err) < 0 || load_keys(y, root, g, err) < 0 || load_providers(y, root, g, err) < 0 ||
-	    load_models(y, root, g, err) < 0)
+	    gwc_load_models(y, root, g, err) < 0)
 		goto fail;
 	if (g->auth_required && g->nkeys == 0) {
 		/* Every request would get 401: almost certainly a deployment mistake. */
@@ -539,15 +495,6 @@ struct gw_conf *gw_conf_parse(const char *text, size_t len, const char *name, st
 {
 	struct ycfg *y = ycfg_load_string(text, len, name, err);
 	return y != NULL ? gw_conf_build(y, err) : NULL;
-}
-
-const struct gw_model *gw_conf_find_model(const struct gw_conf *c, const char *name)
-{
-	/* Linear: a handful of models; a hash comes with the router if configs grow. */
-	for (size_t i = 0; i < c->nmodels; i++)
-		if (strcmp(c->models[i].name, name) == 0)
-			return &c->models[i];
-	return NULL;
 }
 
 static void free_secret(char *s)
@@ -580,18 +527,11 @@ void gw_conf_free(struct gw_conf *c)
 		free_secret(p->api_key);
 		free(p->genai_name);
 		free(p->ca_file);
+		free(p->api_version);
 	}
-	for (size_t i = 0; i < c->nmodels; i++) {
-		for (size_t j = 0; j < c->models[i].ntargets; j++) {
-			free(c->models[i].targets[j].model);
-			free(c->models[i].targets[j].label);
-		}
-		free(c->models[i].targets);
-		free(c->models[i].name);
-	}
+	gwc_free_models(c);
 	free(c->keys);
 	free(c->providers);
-	free(c->models);
 	free(c->spans_url);
 	free(c->listen_host);
 	free(c->path);

@@ -80,7 +80,8 @@ struct gw_target {
 	char *model;	 /* the provider's model name (azure-openai: the deployment) */
 	char *label;	 /* "provider/model" for spans (llmgw.route.target) */
 	uint32_t weight; /* weighted: share of traffic (default 1); 0 = only when the others failed */
-	size_t index;	 /* 0..gw_conf.ntargets-1 over all models: slot in the router's state arrays */
+	size_t index;	 /* health slot: one per distinct provider/model (0..gw_conf.ntargets-1) */
+	size_t slot;	 /* one per target of every model (0..gw_conf.nslots-1): weighted round-robin state */
 };
 
 enum gw_strategy {
@@ -109,6 +110,8 @@ struct gw_cooldown {
 	int64_t window_ms;
 	int64_t duration_ms; /* ...take the target out for this long, then let one probe through */
 };
+
+#define GW_MODEL_TARGETS_MAX 64 /* targets per model */
 
 struct gw_model {
 	char *name;
@@ -153,7 +156,8 @@ struct gw_conf {
 
 	struct gw_model *models;
 	size_t nmodels;
-	size_t ntargets; /* targets of every model (gw_target.index range) */
+	size_t ntargets; /* distinct provider/model pairs (gw_target.index range) */
+	size_t nslots;	 /* targets of every model (gw_target.slot range) */
 
 	/* routing: least-latency */
 	double ewma_alpha; /* weight of the newest sample (0..1] */

@@ -35,6 +35,7 @@
 #include "common/metrics.h"
 #include "common/spanrec.h"
 #include "gateway/api.h"
+#include "gateway/api_call.h"
 #include "gateway/auth.h"
 #include "gateway/chat_stream.h"
 #include "gateway/req_hdr.h"
@@ -165,10 +166,7 @@ static void req_account(struct gw_req *r, int status)
 		upstream_call_cancel(r->call);
 		r->call = NULL;
 	}
-	chat_request_fini(&r->chat);
-	embed_request_fini(&r->embed);
-	chat_stream_free(r->relay);
-	r->relay = NULL;
+	api_call_fini(r);
 	TAILQ_REMOVE(&w->reqs, r, link);
 	w->nreqs--;
 }

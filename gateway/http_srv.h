@@ -30,6 +30,7 @@
 #include "gateway/http_parse.h"
 #include "gateway/oai_err.h"
 #include "gateway/provider.h"
+#include "gateway/router.h"
 #include "gateway/span_emit.h"
 
 struct evbuffer;
@@ -61,6 +62,12 @@ struct gw_req {
 	size_t provider;
 	const struct provider_ops *ops;
 	struct provider_chat_in in; /* the call as providers see it (same for every attempt) */
+	struct route_plan plan;	    /* targets tried, attempt count */
+	struct route_next next;	    /* the attempt waiting for its backoff */
+	struct event *retry_ev;	    /* backoff timer */
+	struct buf up_body;	    /* the client body with include_usage spliced in, when needed */
+	struct provider_stream *xlate; /* a translating provider's stream state */
+	struct buf xlate_out;	       /* its OpenAI SSE output for one piece */
 	struct upstream_call *call; /* in flight; cancelled if the request is aborted */
 	struct chat_stream *relay;  /* a streamed answer's SSE relay */
 	uint64_t att_start_mono_ns; /* the CLIENT span's TTFT counts from here */

@@ -98,6 +98,7 @@ void span_emit_build_server(struct spanrec *r, const struct span_req *q)
 	r->end_ns = q->end_ns >= q->start_ns ? q->end_ns : q->start_ns;
 	r->http_status = q->http_status;
 	r->ttft_ns = q->ttft_ns;
+	r->attempt = q->attempts;
 	if (q->provider != NULL)
 		SPANREC_SET(r, provider, q->provider);
 	if (q->target != NULL)
@@ -125,6 +126,8 @@ void span_emit_build_client(struct spanrec *r, const struct span_req *q, const s
 	r->start_ns = a->start_ns;
 	r->end_ns = a->end_ns >= a->start_ns ? a->end_ns : a->start_ns;
 	r->attempt = a->attempt;
+	if (a->fallback_reason != NULL && a->fallback_reason[0] != '\0')
+		SPANREC_SET(r, fallback_reason, a->fallback_reason);
 	r->http_status = a->http_status;
 	r->ttft_ns = a->ttft_ns;
 	SPANREC_SET(r, provider, a->provider);

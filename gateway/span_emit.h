@@ -68,13 +68,15 @@ struct span_req {
 	struct chat_response_info resp; /* from the answering attempt */
 	const char *provider;		/* gen_ai.provider.name of the answering attempt */
 	const char *target;		/* "provider/model" of the answering attempt */
+	uint8_t attempts;		/* upstream attempts made (0: none) */
 };
 
 /* One upstream attempt (CLIENT span). Strings are borrowed. */
 struct span_attempt {
 	uint8_t span_id[8]; /* also sent upstream in traceparent */
 	uint64_t start_ns, end_ns;
-	uint8_t attempt; /* 1-based */
+	uint8_t attempt;	     /* 1-based */
+	const char *fallback_reason; /* "" or NULL on the first attempt: "429", "5xx", "timeout", "connect_error", "cooldown" */
 	const char *provider_model;
 	const char *provider;	    /* gen_ai.provider.name */
 	const char *target;	    /* "provider/model" */

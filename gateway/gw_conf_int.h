@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Shared by the two halves of the config loader: gw_conf.c (server,
+ * telemetry, keys, providers) and gw_conf_models.c (models, targets and
+ * routing). Not for other modules.
+ */
+#ifndef LLMGW_GATEWAY_GW_CONF_INT_H
+#define LLMGW_GATEWAY_GW_CONF_INT_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "common/err.h"
+#include "common/yamlcfg.h"
+#include "gateway/gw_conf.h"
+
+#define GW_NAME_MAX 64
+#define GW_MODEL_NAME_MAX 128
+
+/* "providers[1]" + "type" -> "providers[1].type" for error messages. */
+#define KP(buf, at, key) (snprintf((buf), sizeof(buf), "%s.%s", (at), (key)), (buf))
+
+/* strdup that sets err on ENOMEM; NULL s duplicates "". */
+char *gwc_strdup(const char *s, struct err *err);
+/* 1-GW_MODEL_NAME_MAX printable characters without spaces, quotes or backslashes. */
+bool gwc_model_name_ok(const char *s);
+/* A required, non-empty string; its absence is reported at the map. */
+int gwc_get_required(const struct ycfg *c, const struct ycfg_node *map, const char *at, const char *key,
+		     const char **out, struct err *err);
+/* The sequence under key, NULL when absent; *rc -1 (err set) when it is not a sequence. */
+const struct ycfg_node *gwc_get_seq(const struct ycfg *c, const struct ycfg_node *map, const char *key,
+				    struct err *err, int *rc);
+
+/* models[] and routing (gw_conf_models.c); needs the providers loaded. */
+int gwc_load_models(const struct ycfg *c, const struct ycfg_node *root, struct gw_conf *g, struct err *err);
+/* Frees what gwc_load_models allocated. */
+void gwc_free_models(struct gw_conf *g);
+
+#endif
