@@ -116,7 +116,7 @@ describe('routing', { timeout: 180000 }, () => {
   for (const [model, bad, reason, errType] of [
     ['fb-429', 'r429', '429', '429'],
     ['fb-5xx', 'r503', '5xx', '503'],
-    ['fb-timeout', 'slow', 'timeout', 'first_byte_timeout'],
+    ['fb-timeout', 'slow', 'timeout', 'total_timeout'], // first_byte_timeout defaults to timeout: the total fires
     ['fb-connect', 'dead', 'connect_error', 'upstream_connect_error'],
   ]) {
     it(`falls back on ${reason}: answered by the next target, a CLIENT span per attempt`, stack.guard(async () => {
