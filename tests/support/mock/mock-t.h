@@ -45,17 +45,20 @@ struct mock_opts {
 
 /* Counters served by GET /_mock/stats. Reset by POST /_mock/reset. */
 struct mock_stats {
-	uint64_t requests;	   /* every request outside /_mock/ */
-	uint64_t chat_completions; /* successful chat answers (streamed or not) */
-	uint64_t models;	   /* GET /v1/models answers */
-	uint64_t injected_errors;  /* answers shaped by --status / x-mock-status */
-	uint64_t bad_requests;	   /* 400/404/405 produced by the mock's own validation */
-	uint64_t delayed;	   /* answers that waited on a latency / first-byte timer */
-	uint64_t streams;	   /* SSE answers started */
-	uint64_t completions;	   /* successful legacy /v1/completions answers */
-	uint64_t embeddings;	   /* successful /v1/embeddings answers */
-	uint64_t client_closed;	   /* requests whose client left before the answer was complete */
-	uint64_t resets;	   /* streams cut on purpose by x-mock-fail-after */
+	uint64_t requests;	     /* every request outside /_mock/ */
+	uint64_t chat_completions;   /* successful chat answers (streamed or not) */
+	uint64_t models;	     /* GET /v1/models answers */
+	uint64_t injected_errors;    /* answers shaped by --status / x-mock-status */
+	uint64_t bad_requests;	     /* 400/404/405 produced by the mock's own validation */
+	uint64_t delayed;	     /* answers that waited on a latency / first-byte timer */
+	uint64_t streams;	     /* SSE answers started */
+	uint64_t completions;	     /* successful legacy /v1/completions answers */
+	uint64_t embeddings;	     /* successful /v1/embeddings answers */
+	uint64_t client_closed;	     /* requests whose client left before the answer was complete */
+	uint64_t resets;	     /* streams cut on purpose by x-mock-fail-after */
+	uint64_t anthropic_messages; /* successful Anthropic /v1/messages answers (streamed or not) */
+	uint64_t gemini_generations; /* successful Gemini generateContent / streamGenerateContent answers */
+	uint64_t stream_errors;	     /* streams ended by an in-band error event (x-mock-stream-error) */
 };
 
 /*
@@ -88,7 +91,7 @@ struct mock {
 	struct mock_reap *graveyard; /* waiting for the reaper event */
 	struct event *reaper;
 	struct mock_stats stats;
-	uint64_t next_id; /* for chatcmpl-mock-<n> */
+	uint64_t next_id; /* for chatcmpl-mock-<n>, msg_mock_<n>, mock-<n> */
 	/* Called by the transports for every complete request (mock_main.c's router). */
 	void (*handle)(struct mock *m, struct mock_req *r);
 };
@@ -100,7 +103,8 @@ struct mock_fault {
 	int first_byte_ms; /* x-mock-first-byte-ms: more delay before the response head */
 	int chunks;	   /* content pieces of a streamed answer */
 	int chunk_delay_ms;
-	int fail_after; /* cut a stream after this many content chunks; -1 = never */
+	int fail_after;	  /* cut a stream after this many content chunks; -1 = never */
+	int stream_error; /* x-mock-stream-error: 1 = end the stream with the format's error event */
 };
 
 /*

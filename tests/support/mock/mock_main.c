@@ -7,9 +7,12 @@
  *
  * This file owns the process: options, the event loop, the route table and
  * the control endpoints under /_mock/ (requests, stats, reset). Every
- * request outside /_mock/ is recorded first, then its fault plan is worked
- * out (x-mock-* headers over the command-line defaults), then it goes to
- * the wire-format handler for its path. Control requests are never
+ * request outside /_mock/ is recorded first, then its route is found (an
+ * exact path, or a prefix + suffix for Gemini's /v1beta/models/{model}:verb),
+ * then its fault plan is worked out (x-mock-* headers over the command-line
+ * defaults), and an injected error is answered in the wire format of the
+ * route (OpenAI, Anthropic or Gemini error shape); otherwise the request
+ * goes to the route's handler. Control requests are never
  * recorded, so reading the log does not change it. Connections and wire
  * protocols (HTTP/1.1, HTTP/2, TLS) live in mock_conn / mock_h1 / mock_h2;
  * handlers see only struct mock_req.
@@ -26,8 +29,10 @@
 
 #include "common/log.h"
 #include "tests/support/mock/mock-t.h"
+#include "tests/support/mock/mock_anthropic.h"
 #include "tests/support/mock/mock_conn.h"
 #include "tests/support/mock/mock_embed.h"
+#include "tests/support/mock/mock_gemini.h"
 #include "tests/support/mock/mock_openai.h"
 #include "tests/support/mock/mock_reply.h"
 #include "tests/support/mock/mock_req.h"
@@ -37,25 +42,46 @@
 #define MOCK_MAX_LATENCY_MS (10 * 60 * 1000)
 #define MOCK_MAX_CHUNKS 100000
 
-/* Wire-format endpoints. Anthropic (/v1/messages) and Gemini slot in here. */
+/* Which error shape a route answers in (injected faults, bad headers, 405). */
+enum wire {
+	WIRE_OPENAI = 0,
+	WIRE_ANTHROPIC,
+	WIRE_GEMINI,
+};
+
+/*
+ * Wire-format endpoints. Without a suffix the path must equal `path`; with
+ * one it must start with `path`, end with `suffix` and have a non-empty
+ * middle without '/' (Gemini's model name).
+ */
 static const struct route {
 	const char *path;
+	const char *suffix;
 	const char *method;
+	enum wire wire;
 	mock_handler_cb cb;
 } routes[] = {
-    {"/v1/chat/completions", "POST", mock_openai_chat},
-    {"/v1/completions", "POST", mock_openai_completions},
-    {"/v1/embeddings", "POST", mock_embed_handle},
-    {"/v1/models", "GET", mock_openai_models},
+    {"/v1/chat/completions", NULL, "POST", WIRE_OPENAI, mock_openai_chat},
+    {"/v1/completions", NULL, "POST", WIRE_OPENAI, mock_openai_completions},
+    {"/v1/embeddings", NULL, "POST", WIRE_OPENAI, mock_embed_handle},
+    {"/v1/models", NULL, "GET", WIRE_OPENAI, mock_openai_models},
+    {"/v1/messages", NULL, "POST", WIRE_ANTHROPIC, mock_anthropic_messages},
+    {"/v1beta/models/", ":generateContent", "POST", WIRE_GEMINI, mock_gemini_generate},
+    {"/v1beta/models/", ":streamGenerateContent", "POST", WIRE_GEMINI, mock_gemini_stream},
+    {"/v1/models/", ":generateContent", "POST", WIRE_GEMINI, mock_gemini_generate},
+    {"/v1/models/", ":streamGenerateContent", "POST", WIRE_GEMINI, mock_gemini_stream},
 };
 
 static void usage(FILE *f)
 {
 	fputs("usage: llmgw-mock --listen HOST:PORT [--latency-ms N] [--status N] [--content TEXT]\n"
 	      "                  [--chunks N] [--chunk-delay-ms N] [--tls-cert PEM --tls-key PEM [--no-h2]] [--h2c]\n"
-	      "  Mock OpenAI-compatible provider (HTTP/1.1; HTTPS with ALPN h2/http1.1 given a cert; --h2c adds\n"
-	      "  cleartext HTTP/2 prior knowledge). Per-request headers: x-mock-latency-ms, x-mock-status,\n"
-	      "  x-mock-retry-after, x-mock-chunks, x-mock-chunk-delay-ms, x-mock-first-byte-ms, x-mock-fail-after.\n"
+	      "  Mock LLM provider (HTTP/1.1; HTTPS with ALPN h2/http1.1 given a cert; --h2c adds cleartext\n"
+	      "  HTTP/2 prior knowledge). Wire formats: OpenAI (/v1/chat/completions, /v1/completions,\n"
+	      "  /v1/embeddings, /v1/models), Anthropic (POST /v1/messages), Gemini (POST\n"
+	      "  /v1beta/models/{model}:generateContent, :streamGenerateContent[?alt=sse]).\n"
+	      "  Per-request headers: x-mock-latency-ms, x-mock-status, x-mock-retry-after, x-mock-chunks,\n"
+	      "  x-mock-chunk-delay-ms, x-mock-first-byte-ms, x-mock-fail-after, x-mock-stream-error.\n"
 	      "  Control: GET /_mock/requests, GET /_mock/stats, POST /_mock/reset.\n",
 	      f);
 }
@@ -142,8 +168,25 @@ static int header_int(struct mock_req *r, const char *h, long min, long max, int
 	return v == NULL ? 0 : parse_int(v, min, max, out);
 }
 
+/* An error in the route's wire format (OpenAI's when there is no route). */
+static void reply_error(struct mock *m, struct mock_req *r, const struct route *rt, int status, int latency_ms,
+			const char *oai_type, const char *oai_code, const char *msg)
+{
+	switch (rt != NULL ? rt->wire : WIRE_OPENAI) {
+	case WIRE_ANTHROPIC:
+		mock_anthropic_error(m, r, status, latency_ms, NULL, "%s", msg);
+		break;
+	case WIRE_GEMINI:
+		mock_gemini_error(m, r, status, latency_ms, NULL, "%s", msg);
+		break;
+	default:
+		mock_reply_oai_error(m, r, status, latency_ms, oai_type, oai_code, "%s", msg);
+		break;
+	}
+}
+
 /* Works out the fault plan: headers win over the command line. -1 (answered 400) on a bad header. */
-static int fault_plan(struct mock *m, struct mock_req *r, struct mock_fault *f)
+static int fault_plan(struct mock *m, struct mock_req *r, const struct route *rt, struct mock_fault *f)
 {
 	const char *ra = mock_req_header(r, "x-mock-retry-after");
 	f->status = m->opts.status;
@@ -152,17 +195,22 @@ static int fault_plan(struct mock *m, struct mock_req *r, struct mock_fault *f)
 	f->chunks = m->opts.chunks;
 	f->chunk_delay_ms = m->opts.chunk_delay_ms;
 	f->fail_after = -1;
+	f->stream_error = 0;
 	if (header_int(r, "x-mock-status", 100, 599, &f->status) != 0 ||
 	    header_int(r, "x-mock-latency-ms", 0, MOCK_MAX_LATENCY_MS, &f->latency_ms) != 0 ||
 	    header_int(r, "x-mock-first-byte-ms", 0, MOCK_MAX_LATENCY_MS, &f->first_byte_ms) != 0 ||
 	    header_int(r, "x-mock-chunks", 1, MOCK_MAX_CHUNKS, &f->chunks) != 0 ||
 	    header_int(r, "x-mock-chunk-delay-ms", 0, MOCK_MAX_LATENCY_MS, &f->chunk_delay_ms) != 0 ||
-	    header_int(r, "x-mock-fail-after", 0, MOCK_MAX_CHUNKS, &f->fail_after) != 0) {
+	    header_int(r, "x-mock-fail-after", 0, MOCK_MAX_CHUNKS, &f->fail_after) != 0 ||
+	    header_int(r, "x-mock-stream-error", 0, 1, &f->stream_error) != 0) {
+		char msg[256];
+		snprintf(msg, sizeof(msg),
+			 "x-mock-status must be 100-599, x-mock-chunks 1-%d, x-mock-fail-after 0-%d, "
+			 "x-mock-stream-error 0 or 1 and x-mock-latency-ms, x-mock-first-byte-ms, "
+			 "x-mock-chunk-delay-ms 0-%d",
+			 MOCK_MAX_CHUNKS, MOCK_MAX_CHUNKS, MOCK_MAX_LATENCY_MS);
 		m->stats.bad_requests++;
-		mock_reply_oai_error(m, r, 400, 0, "invalid_request_error", "mock_bad_header",
-				     "x-mock-status must be 100-599, x-mock-chunks 1-%d, x-mock-fail-after 0-%d and "
-				     "x-mock-latency-ms, x-mock-first-byte-ms, x-mock-chunk-delay-ms 0-%d",
-				     MOCK_MAX_CHUNKS, MOCK_MAX_CHUNKS, MOCK_MAX_LATENCY_MS);
+		reply_error(m, r, rt, 400, 0, "invalid_request_error", "mock_bad_header", msg);
 		return -1;
 	}
 	if (ra != NULL)
@@ -172,12 +220,19 @@ static int fault_plan(struct mock *m, struct mock_req *r, struct mock_fault *f)
 
 static json_t *stats_json(const struct mock_stats *s)
 {
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "requests", (json_int_t)s->requests,
-			 "chat_completions", (json_int_t)s->chat_completions, "models", (json_int_t)s->models,
-			 "injected_errors", (json_int_t)s->injected_errors, "bad_requests", (json_int_t)s->bad_requests,
-			 "delayed", (json_int_t)s->delayed, "streams", (json_int_t)s->streams, "completions",
-			 (json_int_t)s->completions, "embeddings", (json_int_t)s->embeddings, "client_closed",
-			 (json_int_t)s->client_closed, "resets", (json_int_t)s->resets);
+	json_t *v =
+	    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "requests", (json_int_t)s->requests,
+		      "chat_completions", (json_int_t)s->chat_completions, "models", (json_int_t)s->models,
+		      "injected_errors", (json_int_t)s->injected_errors, "bad_requests", (json_int_t)s->bad_requests,
+		      "delayed", (json_int_t)s->delayed, "streams", (json_int_t)s->streams, "completions",
+		      (json_int_t)s->completions, "embeddings", (json_int_t)s->embeddings, "client_closed",
+		      (json_int_t)s->client_closed, "resets", (json_int_t)s->resets);
+	if (v != NULL) {
+		json_object_set_new(v, "anthropic_messages", json_integer((json_int_t)s->anthropic_messages));
+		json_object_set_new(v, "gemini_generations", json_integer((json_int_t)s->gemini_generations));
+		json_object_set_new(v, "stream_errors", json_integer((json_int_t)s->stream_errors));
+	}
+	return v;
 }
 
 static void serve_control(struct mock *m, struct mock_req *r)
@@ -198,29 +253,60 @@ static void serve_control(struct mock *m, struct mock_req *r)
 	}
 }
 
-static void dispatch(struct mock *m, struct mock_req *r, const struct mock_fault *f)
+/* Does path match route rt (exactly, or prefix + non-empty model + suffix)? */
+static bool route_match(const struct route *rt, const char *path)
 {
-	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-		if (strcmp(r->path, routes[i].path) != 0)
-			continue;
-		if (strcmp(r->method, routes[i].method) != 0) {
-			m->stats.bad_requests++;
-			mock_reply_oai_error(m, r, 405, f->latency_ms, "invalid_request_error", "method_not_allowed",
-					     "method not allowed on %s", routes[i].path);
-			return;
-		}
-		routes[i].cb(m, r, f);
+	size_t pl = strlen(path), n = strlen(rt->path);
+	if (rt->suffix == NULL)
+		return strcmp(path, rt->path) == 0;
+	size_t sl = strlen(rt->suffix);
+	if (pl <= n + sl || strncmp(path, rt->path, n) != 0 || strcmp(path + pl - sl, rt->suffix) != 0)
+		return false;
+	return memchr(path + n, '/', pl - n - sl) == NULL;
+}
+
+static const struct route *find_route(const char *path)
+{
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+		if (route_match(&routes[i], path))
+			return &routes[i];
+	return NULL;
+}
+
+static void dispatch(struct mock *m, struct mock_req *r, const struct route *rt, const struct mock_fault *f)
+{
+	char msg[300];
+	if (rt == NULL) {
+		m->stats.bad_requests++;
+		snprintf(msg, sizeof(msg), "Unknown request URL: %.200s", r->path);
+		reply_error(m, r, rt, 404, f->latency_ms, "invalid_request_error", "unknown_url", msg);
 		return;
 	}
-	m->stats.bad_requests++;
-	mock_reply_oai_error(m, r, 404, f->latency_ms, "invalid_request_error", "unknown_url",
-			     "Unknown request URL: %s", r->path);
+	if (strcmp(r->method, rt->method) != 0) {
+		m->stats.bad_requests++;
+		snprintf(msg, sizeof(msg), "method not allowed on %.200s", r->path);
+		reply_error(m, r, rt, 405, f->latency_ms, "invalid_request_error", "method_not_allowed", msg);
+		return;
+	}
+	rt->cb(m, r, f);
+}
+
+/* The message of an injected error: Anthropic's and Google's own words where they have them. */
+static void injected_message(const struct route *rt, int status, char *msg, size_t cap)
+{
+	if (rt != NULL && rt->wire == WIRE_ANTHROPIC && status == 529)
+		snprintf(msg, cap, "Overloaded");
+	else if (rt != NULL && rt->wire == WIRE_GEMINI && status == 503)
+		snprintf(msg, cap, "The model is overloaded. Please try again later.");
+	else
+		snprintf(msg, cap, "mock injected %d", status);
 }
 
 /* The transports' entry point: one complete request. */
 static void on_request(struct mock *m, struct mock_req *r)
 {
 	struct mock_fault f;
+	const struct route *rt;
 	if (strncmp(r->path, "/_mock/", 7) == 0) {
 		serve_control(m, r);
 		return;
@@ -230,17 +316,18 @@ static void on_request(struct mock *m, struct mock_req *r)
 	r->logent = mock_reqlog_add(m->reqlog, r);
 	if (r->logent == NULL)
 		log_msg(LOG_LVL_WARN, "reqlog_oom", "path=%s", r->path);
-	if (fault_plan(m, r, &f) != 0)
+	rt = find_route(r->path);
+	if (fault_plan(m, r, rt, &f) != 0)
 		return;
 	if (f.status != 0 && f.status != 200) {
+		char code[32], msg[128];
 		m->stats.injected_errors++;
-		char code[32];
 		snprintf(code, sizeof(code), "mock_%d", f.status);
-		mock_reply_oai_error(m, r, f.status, f.latency_ms + f.first_byte_ms, "mock_error", code,
-				     "mock injected %d", f.status);
+		injected_message(rt, f.status, msg, sizeof(msg));
+		reply_error(m, r, rt, f.status, f.latency_ms + f.first_byte_ms, "mock_error", code, msg);
 		return;
 	}
-	dispatch(m, r, &f);
+	dispatch(m, r, rt, &f);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)

@@ -2,12 +2,18 @@
 /*
  * Playing out SSE answers for llmgw-mock.
  *
+ * Events come in three shapes: OpenAI's bare `data:` lines, named events
+ * (`event: X` + `data:`, as Anthropic streams) and raw text (Gemini's
+ * CRLF-framed events and its streamed JSON array), all kept as the exact
+ * bytes to write, so playing them out is the same for every wire format.
+ *
  * The events are formatted up front into one array; the request's job is
  * this struct and its timer advances `next`. Each step writes one event,
  * so with a chunk delay every event leaves in its own write and a reader
  * sees them arrive one by one. A cut is made only after the events before
  * it were handed to the transport, which flushes them before the reset.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +28,7 @@ struct mock_sse {
 	size_t next;   /* next event to send */
 	int cut_after; /* -1 = never */
 	int chunk_delay_ms;
+	const char *ctype; /* static string; text/event-stream unless set */
 	bool head_sent;
 	struct mock *m;
 };
@@ -29,8 +36,10 @@ struct mock_sse {
 struct mock_sse *mock_sse_new(void)
 {
 	struct mock_sse *s = calloc(1, sizeof(*s));
-	if (s != NULL)
+	if (s != NULL) {
 		s->cut_after = -1;
+		s->ctype = "text/event-stream";
+	}
 	return s;
 }
 
@@ -49,7 +58,8 @@ static void job_free(void *job)
 	mock_sse_free(job);
 }
 
-static int add_event(struct mock_sse *s, const char *payload)
+/* Appends one event: the concatenation of up to three pieces (NULL = none). */
+static int add_event(struct mock_sse *s, const char *a, const char *b, const char *c)
 {
 	if (s->n == s->cap) {
 		size_t cap = s->cap != 0 ? s->cap * 2 : 16;
@@ -59,13 +69,14 @@ static int add_event(struct mock_sse *s, const char *payload)
 		s->ev = ev;
 		s->cap = cap;
 	}
-	size_t len = strlen(payload);
-	char *e = malloc(len + 9);
+	size_t la = a != NULL ? strlen(a) : 0, lb = b != NULL ? strlen(b) : 0, lc = c != NULL ? strlen(c) : 0;
+	char *e = malloc(la + lb + lc + 1);
 	if (e == NULL)
 		return -1;
-	memcpy(e, "data: ", 6);
-	memcpy(e + 6, payload, len);
-	memcpy(e + 6 + len, "\n\n", 3);
+	memcpy(e, a != NULL ? a : "", la);
+	memcpy(e + la, b != NULL ? b : "", lb);
+	memcpy(e + la + lb, c != NULL ? c : "", lc);
+	e[la + lb + lc] = '\0';
 	s->ev[s->n++] = e;
 	return 0;
 }
@@ -74,14 +85,42 @@ int mock_sse_add_json(struct mock_sse *s, json_t *v)
 {
 	char *text = v != NULL ? json_dumps(v, JSON_COMPACT) : NULL;
 	json_decref(v);
-	int rc = text != NULL ? add_event(s, text) : -1;
+	int rc = text != NULL ? add_event(s, "data: ", text, "\n\n") : -1;
 	free(text);
 	return rc;
 }
 
 int mock_sse_add_done(struct mock_sse *s)
 {
-	return add_event(s, "[DONE]");
+	return add_event(s, "data: [DONE]\n\n", NULL, NULL);
+}
+
+int mock_sse_add_named(struct mock_sse *s, const char *name, json_t *v)
+{
+	char *text = v != NULL ? json_dumps(v, JSON_COMPACT) : NULL;
+	json_decref(v);
+	int rc = -1;
+	if (text != NULL && strlen(name) < 64) {
+		char head[96];
+		snprintf(head, sizeof(head), "event: %s\ndata: ", name);
+		rc = add_event(s, head, text, "\n\n");
+	}
+	free(text);
+	return rc;
+}
+
+int mock_sse_add_raw(struct mock_sse *s, const char *prefix, json_t *v, const char *suffix)
+{
+	char *text = v != NULL ? json_dumps(v, JSON_COMPACT) : NULL;
+	json_decref(v);
+	int rc = v == NULL || text != NULL ? add_event(s, prefix, text, suffix) : -1;
+	free(text);
+	return rc;
+}
+
+void mock_sse_set_ctype(struct mock_sse *s, const char *ctype)
+{
+	s->ctype = ctype;
 }
 
 static void sse_step(struct mock_req *r)
@@ -89,7 +128,7 @@ static void sse_step(struct mock_req *r)
 	struct mock_sse *s = r->job;
 	if (!s->head_sent) {
 		s->head_sent = true;
-		if (mock_req_stream_head(r, 200, "text/event-stream") != 0)
+		if (mock_req_stream_head(r, 200, s->ctype) != 0)
 			return;
 	}
 	for (;;) {

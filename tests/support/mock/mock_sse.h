@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Server-Sent Events answers of llmgw-mock, as OpenAI streams them:
- * `data: <json>\n\n` per event, `data: [DONE]\n\n` at the end. An answer
+ * `data: <json>\n\n` per event, `data: [DONE]\n\n` at the end; also
+ * Anthropic's named events and raw framings (Gemini). An answer
  * is prepared whole (so it is deterministic), then played out on the
  * request's timer: the head after the first-byte delay, then one event per
  * chunk delay, and optionally an abrupt cut after a given number of events
@@ -26,6 +27,19 @@ void mock_sse_free(struct mock_sse *s);
 int mock_sse_add_json(struct mock_sse *s, json_t *v);
 /* Appends "data: [DONE]\n\n". */
 int mock_sse_add_done(struct mock_sse *s);
+
+/* Appends the named event "event: <name>\ndata: <v compact>\n\n" (Anthropic); takes v. -1 on ENOMEM. */
+int mock_sse_add_named(struct mock_sse *s, const char *name, json_t *v);
+
+/*
+ * Appends one event written as prefix + <v compact> + suffix, byte for byte
+ * (Gemini's "data: ...\r\n\r\n", or pieces of a streamed JSON array). v may
+ * be NULL (prefix + suffix only); takes v. -1 on ENOMEM.
+ */
+int mock_sse_add_raw(struct mock_sse *s, const char *prefix, json_t *v, const char *suffix);
+
+/* Content-Type of the streamed head (a static string; default "text/event-stream"). */
+void mock_sse_set_ctype(struct mock_sse *s, const char *ctype);
 
 /*
  * Plays s out on r (takes s): head (200, text/event-stream) after
