@@ -395,7 +395,7 @@ static void stream_facts(struct gw_req *r)
 static void stream_end_error(struct gw_req *r, enum gw_upstream_outcome mo, const char *why, const char *detail)
 {
 	/* never retried: the client has part of the answer; the target's health still hears of it */
-	enum route_fail f = mo == GW_UP_TIMEOUT ? ROUTE_FAIL_TIMEOUT
+	enum route_fail f = mo == GW_UP_TIMEOUT		? ROUTE_FAIL_TIMEOUT
 			    : mo == GW_UP_CONNECT_ERROR ? ROUTE_FAIL_CONNECT
 							: ROUTE_FAIL_5XX;
 	route_record_failure(r->w->route, &r->plan, f, attempt_latency_ns(r), (int64_t)clock_mono_ns());
@@ -456,8 +456,9 @@ static int stream_feed(struct gw_req *r, const char *data, size_t len)
 		buf_reset(&r->xlate_out);
 		if (r->ops->stream_feed(r->xlate, data, len, &r->xlate_out, &err) < 0) {
 			bool big = err.code == EMSGSIZE;
-			stream_broken(r, big ? "the provider sent a stream event over the size limit"
-					     : "the provider sent a stream the gateway cannot read",
+			stream_broken(r,
+				      big ? "the provider sent a stream event over the size limit"
+					  : "the provider sent a stream the gateway cannot read",
 				      big ? UPSTREAM_TOO_LARGE : UPSTREAM_PROTOCOL_ERROR, err.msg);
 			return -1;
 		}
@@ -488,8 +489,7 @@ static int stream_flush(struct gw_req *r)
 	}
 	if (r->xlate_out.len == 0)
 		return 0;
-	if (chat_stream_feed(r->relay, r->xlate_out.data, r->xlate_out.len, clock_mono_ns(), relay_write, r, &err) ==
-	    0)
+	if (chat_stream_feed(r->relay, r->xlate_out.data, r->xlate_out.len, clock_mono_ns(), relay_write, r, &err) == 0)
 		return 0;
 	if (err.code == EPIPE)
 		client_gone(r);
@@ -779,7 +779,8 @@ static void call_run(struct gw_req *r, enum provider_op op, const char *model, c
 	    .request_id = r->span.request_id,
 	    .created = (int64_t)(clock_wall_ns() / 1000000000u),
 	};
-	/* a stream without include_usage asks for usage anyway, for the span (the relay drops it); once for all attempts */
+	/* a stream without include_usage asks for usage anyway, for the span (the relay drops it); once for all
+	 * attempts */
 	buf_init(&r->up_body, CALL_MAX_ENCODED);
 	int injected = r->in.req != NULL ? chat_request_inject_usage(r->in.req, body, len, &r->up_body, &err) : 0;
 	if (injected < 0) {

@@ -18,9 +18,8 @@
 #include "common/yamlcfg.h"
 #include "gateway/gw_conf_int.h"
 
-
-static const char *const top_keys[] = {"server", "telemetry", "log",	  "auth",
-				       "keys",   "providers", "models", "routing", NULL};
+static const char *const top_keys[] = {"server",    "telemetry", "log",	    "auth", "keys",
+				       "providers", "models",	 "routing", NULL};
 static const char *const server_keys[] = {"listen",	     "max_body",	 "drain_timeout",     "workers",
 					  "max_connections", "max_header_bytes", "max_headers",	      "request_timeout",
 					  "idle_timeout",    "write_timeout",	 "max_pending_write", NULL};
@@ -28,10 +27,22 @@ static const char *const telemetry_keys[] = {"spans_url", "sndbuf", NULL};
 static const char *const log_keys[] = {"level", NULL};
 static const char *const auth_keys[] = {"required", NULL};
 static const char *const key_keys[] = {"name", "sha256", "tenant_id", "team", "user", NULL};
-static const char *const provider_keys[] = {
-    "name",    "type",	  "base_url",		"api_key_env",	"gen_ai_provider",   "connect_timeout",
-    "timeout", "ca_file", "first_byte_timeout", "idle_timeout", "pool_idle_timeout", "max_connections",
-    "http2",   "api_version", "max_tokens", NULL};
+static const char *const provider_keys[] = {"name",
+					    "type",
+					    "base_url",
+					    "api_key_env",
+					    "gen_ai_provider",
+					    "connect_timeout",
+					    "timeout",
+					    "ca_file",
+					    "first_byte_timeout",
+					    "idle_timeout",
+					    "pool_idle_timeout",
+					    "max_connections",
+					    "http2",
+					    "api_version",
+					    "max_tokens",
+					    NULL};
 
 /* Default gen_ai.provider.name per type (OpenTelemetry GenAI well-known values). */
 static const struct {
@@ -91,7 +102,7 @@ bool gwc_model_name_ok(const char *s)
 
 /* A required, non-empty string; its absence is reported at the map. */
 int gwc_get_required(const struct ycfg *c, const struct ycfg_node *map, const char *at, const char *key,
-			const char **out, struct err *err)
+		     const char **out, struct err *err)
 {
 	char k[96];
 	if (ycfg_get_str(c, map, key, NULL, out, err) < 0)
@@ -101,8 +112,8 @@ int gwc_get_required(const struct ycfg *c, const struct ycfg_node *map, const ch
 	return 0;
 }
 
-const struct ycfg_node *gwc_get_seq(const struct ycfg *c, const struct ycfg_node *map, const char *key,
-				    struct err *err, int *rc)
+const struct ycfg_node *gwc_get_seq(const struct ycfg *c, const struct ycfg_node *map, const char *key, struct err *err,
+				    int *rc)
 {
 	const struct ycfg_node *n = ycfg_get(map, key);
 	*rc = 0;

@@ -98,15 +98,15 @@ enum gw_strategy {
 #define GW_RETRY_ON_ALL ((1u << 4) - 1)
 
 struct gw_retry {
-	unsigned on;		  /* GW_RETRY_ON_* */
-	uint32_t per_target;	  /* attempts on one target before moving on (>= 1) */
-	uint32_t max_attempts;	  /* attempts per request in all, fallbacks included (>= 1) */
-	int64_t backoff_ms;	  /* before a retry on the same target; doubles each time, with jitter */
-	int64_t max_backoff_ms;	  /* cap; a longer Retry-After moves on to the next target instead */
+	unsigned on;		/* GW_RETRY_ON_* */
+	uint32_t per_target;	/* attempts on one target before moving on (>= 1) */
+	uint32_t max_attempts;	/* attempts per request in all, fallbacks included (>= 1) */
+	int64_t backoff_ms;	/* before a retry on the same target; doubles each time, with jitter */
+	int64_t max_backoff_ms; /* cap; a longer Retry-After moves on to the next target instead */
 };
 
 struct gw_cooldown {
-	uint32_t failures;   /* this many failures within window_ms... (0 = cooldown off) */
+	uint32_t failures; /* this many failures within window_ms... (0 = cooldown off) */
 	int64_t window_ms;
 	int64_t duration_ms; /* ...take the target out for this long, then let one probe through */
 };

@@ -28,8 +28,8 @@ bool gwc_model_name_ok(const char *s);
 int gwc_get_required(const struct ycfg *c, const struct ycfg_node *map, const char *at, const char *key,
 		     const char **out, struct err *err);
 /* The sequence under key, NULL when absent; *rc -1 (err set) when it is not a sequence. */
-const struct ycfg_node *gwc_get_seq(const struct ycfg *c, const struct ycfg_node *map, const char *key,
-				    struct err *err, int *rc);
+const struct ycfg_node *gwc_get_seq(const struct ycfg *c, const struct ycfg_node *map, const char *key, struct err *err,
+				    int *rc);
 
 /* models[] and routing (gw_conf_models.c); needs the providers loaded. */
 int gwc_load_models(const struct ycfg *c, const struct ycfg_node *root, struct gw_conf *g, struct err *err);

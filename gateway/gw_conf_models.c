@@ -107,9 +107,10 @@ static int load_retry(const struct ycfg *c, const struct ycfg_node *m, const cha
 		return -1;
 	r->per_target = (uint32_t)pt;
 	r->max_attempts = (uint32_t)ma;
+	/* point at max_backoff, or at backoff when max_backoff is inherited */
 	if (r->max_backoff_ms < r->backoff_ms)
-		return ycfg_error(c, ycfg_get(n, "max_backoff"), KP(kb, at, "retry.max_backoff"), err,
-				  "is shorter than backoff");
+		return ycfg_error(c, ycfg_get(n, ycfg_get(n, "max_backoff") != NULL ? "max_backoff" : "backoff"),
+				  KP(kb, at, "retry.max_backoff"), err, "is shorter than backoff");
 	return 0;
 }
 
@@ -122,8 +123,7 @@ static int load_cooldown(const struct ycfg *c, const struct ycfg_node *m, const 
 	int64_t f;
 	if (n == NULL)
 		return 0;
-	if (map_or_absent(c, n, KP(kb, at, "cooldown"), err) < 0 ||
-	    ycfg_check_keys(c, n, kb, cooldown_keys, err) < 0)
+	if (map_or_absent(c, n, KP(kb, at, "cooldown"), err) < 0 || ycfg_check_keys(c, n, kb, cooldown_keys, err) < 0)
 		return -1;
 	if (ycfg_get_int(c, n, "failures", 0, 1000, cd->failures, &f, err) < 0 ||
 	    ycfg_get_duration_ms(c, n, "window", 1, 3600000, cd->window_ms, &cd->window_ms, err) < 0 ||
@@ -156,8 +156,8 @@ static int get_ratio(const struct ycfg *c, const struct ycfg_node *m, const char
 	return 0;
 }
 
-static int load_routing(const struct ycfg *c, const struct ycfg_node *root, struct gw_conf *g,
-			struct route_defaults *d, struct err *err)
+static int load_routing(const struct ycfg *c, const struct ycfg_node *root, struct gw_conf *g, struct route_defaults *d,
+			struct err *err)
 {
 	const struct ycfg_node *n = ycfg_get(root, "routing"), *ll;
 	*d = (struct route_defaults){
@@ -206,10 +206,11 @@ static int load_target(const struct ycfg *c, const struct ycfg_node *m, const ch
 		return ycfg_error(c, ycfg_get(m, "provider"), KP(kb, at, "provider"), err,
 				  "unknown provider '%s' (not in providers)", prov);
 	/* Azure puts the deployment in the URL path, Gemini the model: keep them path-safe */
-	if ((g->providers[t->provider].type == GW_PROVIDER_AZURE || g->providers[t->provider].type == GW_PROVIDER_GEMINI) &&
+	if ((g->providers[t->provider].type == GW_PROVIDER_AZURE ||
+	     g->providers[t->provider].type == GW_PROVIDER_GEMINI) &&
 	    strspn(model, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/") != strlen(model))
 		return ycfg_error(c, ycfg_get(m, "model"), KP(kb, at, "model"), err,
-				  "a %s model goes into the URL path: use [A-Za-z0-9._-]",
+				  "a %s model goes into the URL path: use [A-Za-z0-9._/-]",
 				  gw_provider_type_name(g->providers[t->provider].type));
 	snprintf(label, sizeof(label), "%s/%s", prov, model);
 	t->model = gwc_strdup(model, err);
@@ -235,12 +236,14 @@ static int load_targets(const struct ycfg *c, const struct ycfg_node *m, const c
 	const struct ycfg_node *seq = gwc_get_seq(c, m, "targets", err, &rc);
 	if (rc < 0)
 		return -1;
-	md->ntargets = seq != NULL ? ycfg_len(seq) : 0;
-	if (md->ntargets == 0 || md->ntargets > GW_MODEL_TARGETS_MAX)
+	size_t n = seq != NULL ? ycfg_len(seq) : 0;
+	if (n == 0 || n > GW_MODEL_TARGETS_MAX)
 		return ycfg_error(c, seq != NULL ? seq : m, KP(kb, at, "targets"), err,
 				  "model '%s' needs 1 to %d targets", md->name, GW_MODEL_TARGETS_MAX);
-	if ((md->targets = calloc(md->ntargets, sizeof(*md->targets))) == NULL)
+	/* ntargets only once targets exists: gwc_free_models walks it on the error path */
+	if ((md->targets = calloc(n, sizeof(*md->targets))) == NULL)
 		return err_set(err, ENOMEM, "out of memory");
+	md->ntargets = n;
 	uint64_t total = 0;
 	for (size_t i = 0; i < md->ntargets; i++) {
 		char tat[64];

@@ -61,16 +61,16 @@ struct gw_req {
 	const struct gw_target *target;
 	size_t provider;
 	const struct provider_ops *ops;
-	struct provider_chat_in in; /* the call as providers see it (same for every attempt) */
-	struct route_plan plan;	    /* targets tried, attempt count */
-	struct route_next next;	    /* the attempt waiting for its backoff */
-	struct event *retry_ev;	    /* backoff timer */
-	struct buf up_body;	    /* the client body with include_usage spliced in, when needed */
+	struct provider_chat_in in;    /* the call as providers see it (same for every attempt) */
+	struct route_plan plan;	       /* targets tried, attempt count */
+	struct route_next next;	       /* the attempt waiting for its backoff */
+	struct event *retry_ev;	       /* backoff timer */
+	struct buf up_body;	       /* the client body with include_usage spliced in, when needed */
 	struct provider_stream *xlate; /* a translating provider's stream state */
 	struct buf xlate_out;	       /* its OpenAI SSE output for one piece */
-	struct upstream_call *call; /* in flight; cancelled if the request is aborted */
-	struct chat_stream *relay;  /* a streamed answer's SSE relay */
-	uint64_t att_start_mono_ns; /* the CLIENT span's TTFT counts from here */
+	struct upstream_call *call;    /* in flight; cancelled if the request is aborted */
+	struct chat_stream *relay;     /* a streamed answer's SSE relay */
+	uint64_t att_start_mono_ns;    /* the CLIENT span's TTFT counts from here */
 	struct span_attempt att;
 	struct chat_response_info att_resp;
 

@@ -34,7 +34,7 @@ struct route_health {
 
 struct router {
 	const struct gw_conf *conf;
-	unsigned *endpoints; /* [nproviders] */
+	unsigned *endpoints;	     /* [nproviders] */
 	struct route_health *health; /* [conf->ntargets] */
 	/* llmgw_route_retries_total{kind, reason}: [0] same target, [1] fallback */
 	struct metric *retries[2][ROUTE_FAIL__COUNT];
@@ -46,10 +46,8 @@ struct router_local {
 };
 
 static const char *const fail_names[ROUTE_FAIL__COUNT] = {
-    [ROUTE_FAIL_429] = "429",
-    [ROUTE_FAIL_5XX] = "5xx",
-    [ROUTE_FAIL_TIMEOUT] = "timeout",
-    [ROUTE_FAIL_CONNECT] = "connect_error",
+    [ROUTE_FAIL_429] = "429",	      [ROUTE_FAIL_5XX] = "5xx",
+    [ROUTE_FAIL_TIMEOUT] = "timeout", [ROUTE_FAIL_CONNECT] = "connect_error",
     [ROUTE_FAIL_OTHER] = "other",
 };
 
@@ -85,9 +83,9 @@ static int register_metrics(struct router *rt, struct metrics *reg, struct err *
 	for (size_t i = 0; i < rt->conf->ntargets; i++) {
 		struct route_health *h = &rt->health[i];
 		snprintf(labels, sizeof(labels), "target=\"%s\"", h->label);
-		h->cooldowns = metrics_counter(reg, "llmgw_route_cooldowns_total",
-					       "Times a target was taken out of rotation by its circuit breaker",
-					       labels);
+		h->cooldowns =
+		    metrics_counter(reg, "llmgw_route_cooldowns_total",
+				    "Times a target was taken out of rotation by its circuit breaker", labels);
 		h->available = metrics_gauge(reg, "llmgw_route_target_available",
 					     "1 while the target's circuit breaker is closed, 0 while it is "
 					     "cooling down or waiting for a successful probe",
@@ -99,8 +97,7 @@ static int register_metrics(struct router *rt, struct metrics *reg, struct err *
 	return 0;
 }
 
-struct router *router_new(const struct gw_conf *conf, const unsigned *endpoints, struct metrics *reg,
-			  struct err *err)
+struct router *router_new(const struct gw_conf *conf, const unsigned *endpoints, struct metrics *reg, struct err *err)
 {
 	struct router *rt = calloc(1, sizeof(*rt));
 	if (rt == NULL)
@@ -388,6 +385,15 @@ static void start_on(struct route_plan *p, const struct gw_target *t, const stru
 		p->tried[p->ntried++] = t;
 }
 
+/* Does any target of m serve the endpoint at all? */
+static bool serves_op(const struct router *rt, const struct gw_model *m, unsigned op_bit)
+{
+	for (size_t i = 0; i < m->ntargets; i++)
+		if ((rt->endpoints[m->targets[i].provider] & op_bit) != 0)
+			return true;
+	return false;
+}
+
 const struct gw_target *route_first(struct router_local *rl, struct route_plan *p, const struct gw_model *m,
 				    unsigned op_bit, struct ids_rng *rng, int64_t now_ns, const char **reason)
 {
@@ -399,8 +405,8 @@ const struct gw_target *route_first(struct router_local *rl, struct route_plan *
 	*reason = "";
 	if (t == NULL)
 		return NULL;
-	/* the model's own targets were passed over: say why on the span */
-	if (cm != m)
+	/* the model's own targets were passed over: say why on the span (cooling, not "none serves op") */
+	if (cm != m && serves_op(rl->rt, m, op_bit))
 		*reason = "cooldown";
 	start_on(p, t, cm);
 	return t;

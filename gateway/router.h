@@ -60,8 +60,7 @@ struct router_local;
  * endpoints[i] is the PROVIDER_EP mask of provider i (copied). Registers
  * llmgw_route_* series in reg (may be NULL: no metrics). NULL with err.
  */
-struct router *router_new(const struct gw_conf *conf, const unsigned *endpoints, struct metrics *reg,
-			  struct err *err);
+struct router *router_new(const struct gw_conf *conf, const unsigned *endpoints, struct metrics *reg, struct err *err);
 void router_free(struct router *rt);
 
 /* One worker's state; NULL on ENOMEM. */

@@ -75,8 +75,9 @@ struct span_req {
 struct span_attempt {
 	uint8_t span_id[8]; /* also sent upstream in traceparent */
 	uint64_t start_ns, end_ns;
-	uint8_t attempt;	     /* 1-based */
-	const char *fallback_reason; /* "" or NULL on the first attempt: "429", "5xx", "timeout", "connect_error", "cooldown" */
+	uint8_t attempt; /* 1-based */
+	const char *
+	    fallback_reason; /* "" or NULL on the first attempt: "429", "5xx", "timeout", "connect_error", "cooldown" */
 	const char *provider_model;
 	const char *provider;	    /* gen_ai.provider.name */
 	const char *target;	    /* "provider/model" */

@@ -30,6 +30,7 @@
 #include "common/log.h"
 #include "tests/support/mock/mock-t.h"
 #include "tests/support/mock/mock_anthropic.h"
+#include "tests/support/mock/mock_azure.h"
 #include "tests/support/mock/mock_conn.h"
 #include "tests/support/mock/mock_embed.h"
 #include "tests/support/mock/mock_gemini.h"
@@ -70,6 +71,9 @@ static const struct route {
     {"/v1beta/models/", ":streamGenerateContent", "POST", WIRE_GEMINI, mock_gemini_stream},
     {"/v1/models/", ":generateContent", "POST", WIRE_GEMINI, mock_gemini_generate},
     {"/v1/models/", ":streamGenerateContent", "POST", WIRE_GEMINI, mock_gemini_stream},
+    {"/openai/deployments/", "/chat/completions", "POST", WIRE_OPENAI, mock_azure_chat},
+    {"/openai/deployments/", "/completions", "POST", WIRE_OPENAI, mock_azure_completions},
+    {"/openai/deployments/", "/embeddings", "POST", WIRE_OPENAI, mock_azure_embeddings},
 };
 
 static void usage(FILE *f)
