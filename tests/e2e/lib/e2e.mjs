@@ -29,7 +29,13 @@ keys:
 providers:
   - { name: local, type: openai, base_url: "${mockUrl}/v1", api_key_env: MOCK_API_KEY, connect_timeout: 2s, timeout: 10s }
   - { name: dead, type: openai, base_url: "http://127.0.0.1:${deadPort}/v1", api_key_env: MOCK_API_KEY, connect_timeout: 2s, timeout: 2s }
+  - { name: anth, type: anthropic, base_url: "${mockUrl}/v1", api_key_env: MOCK_API_KEY, timeout: 10s, max_tokens: 512 }
+  - { name: gem, type: gemini, base_url: "${mockUrl}/v1beta", api_key_env: MOCK_API_KEY, timeout: 10s }
+  - { name: azure, type: azure-openai, base_url: "${mockUrl}", api_version: "2024-10-21", api_key_env: MOCK_API_KEY, timeout: 10s }
 models:
+  - { name: claude-sonnet, targets: [ { provider: anth, model: claude-sonnet-4-5 } ] }
+  - { name: gemini-flash, targets: [ { provider: gem, model: gemini-2.5-flash } ] }
+  - { name: azure-gpt, targets: [ { provider: azure, model: gpt4o-prod } ] }
   - { name: gpt-4o-mini, targets: [ { provider: local, model: gpt-4o-mini } ] }
   - { name: text-embedding-3-small, targets: [ { provider: local, model: text-embedding-3-small } ] }
   - { name: dead-model, targets: [ { provider: dead, model: gpt-4o-mini } ] }
