@@ -9,6 +9,7 @@ static const struct provider_ops *const registry[GW_PROVIDER__COUNT] = {
     [GW_PROVIDER_OPENAI] = &provider_openai,
     [GW_PROVIDER_MOCK] = &provider_mock,
     [GW_PROVIDER_AZURE] = &provider_azure,
+    [GW_PROVIDER_GEMINI] = &provider_gemini,
 };
 
 const struct provider_ops *provider_ops_for(enum gw_provider_type t)
