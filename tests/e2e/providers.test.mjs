@@ -76,8 +76,8 @@ for (const { model, provider, path, wire } of [
       assert.equal(data.choices[0].message.content, 'tell me about the sea');
       assert.equal(data.choices[0].finish_reason, 'stop');
       // the mock counts words: system + user in, the echoed answer out
-      assert.deepEqual([data.usage.prompt_tokens, data.usage.completion_tokens], [6, 4]);
-      assert.equal(data.usage.total_tokens, 10);
+      assert.deepEqual([data.usage.prompt_tokens, data.usage.completion_tokens], [7, 5]);
+      assert.equal(data.usage.total_tokens, 12);
       const up = await upstream(id);
       assert.equal(up.path, path);
       if (wire === 'anthropic') {
@@ -96,8 +96,8 @@ for (const { model, provider, path, wire } of [
       const { server, clients } = await traceFor(e2e.sink.url, response.headers.get('x-request-id'));
       const a = clients[0].attributes;
       assert.equal(a['gen_ai.provider.name'], provider);
-      assert.equal(a['gen_ai.usage.input_tokens'], 6);
-      assert.equal(a['gen_ai.usage.output_tokens'], 4);
+      assert.equal(a['gen_ai.usage.input_tokens'], 7);
+      assert.equal(a['gen_ai.usage.output_tokens'], 5);
       assert.equal(server.attributes['gen_ai.request.model'], model);
     }));
 
