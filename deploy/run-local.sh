@@ -9,6 +9,9 @@
 #
 #   LLMGW_PORT=8080  LLMGW_ADMIN_PORT=9464   ports (defaults shown)
 #   OPENAI_API_KEY=sk-...                    adds model gpt-4o-mini via api.openai.com
+#   ANTHROPIC_API_KEY=sk-ant-...             adds model claude-haiku via api.anthropic.com
+#   GEMINI_API_KEY=...                       adds model gemini-flash via generativelanguage.googleapis.com
+#   with two or more of them, model "any" routes to all with fallbacks (routing demo)
 #   OTEL_EXPORTER_OTLP_ENDPOINT=https://otlp.last9.io
 #   OTEL_EXPORTER_OTLP_HEADERS="Authorization=Basic <token>"
 set -eu
@@ -28,13 +31,26 @@ log: { level: info }
 providers:
   - { name: mock, type: mock }
 YAML
+	targets=""
 	if [ -n "${OPENAI_API_KEY:-}" ]; then
-		echo '  - { name: openai, type: openai, base_url: "https://api.openai.com/v1", api_key_env: OPENAI_API_KEY }'
+		echo '  - { name: openai, type: openai, api_key_env: OPENAI_API_KEY }'
+		targets="$targets { provider: openai, model: gpt-4o-mini },"
+	fi
+	if [ -n "${ANTHROPIC_API_KEY:-}" ]; then
+		echo '  - { name: anthropic, type: anthropic, api_key_env: ANTHROPIC_API_KEY }'
+		targets="$targets { provider: anthropic, model: claude-haiku-4-5 },"
+	fi
+	if [ -n "${GEMINI_API_KEY:-}" ]; then
+		echo '  - { name: gemini, type: gemini, api_key_env: GEMINI_API_KEY }'
+		targets="$targets { provider: gemini, model: gemini-2.5-flash },"
 	fi
 	echo 'models:'
 	echo '  - { name: mock-1, targets: [ { provider: mock, model: mock-1 } ] }'
-	if [ -n "${OPENAI_API_KEY:-}" ]; then
-		echo '  - { name: gpt-4o-mini, targets: [ { provider: openai, model: gpt-4o-mini } ] }'
+	[ -n "${OPENAI_API_KEY:-}" ] && echo '  - { name: gpt-4o-mini, targets: [ { provider: openai, model: gpt-4o-mini } ] }'
+	[ -n "${ANTHROPIC_API_KEY:-}" ] && echo '  - { name: claude-haiku, targets: [ { provider: anthropic, model: claude-haiku-4-5 } ] }'
+	[ -n "${GEMINI_API_KEY:-}" ] && echo '  - { name: gemini-flash, targets: [ { provider: gemini, model: gemini-2.5-flash } ] }'
+	if [ "$(printf '%s' "$targets" | tr -cd ',' | wc -c)" -ge 2 ]; then
+		echo "  - { name: any, strategy: priority, targets: [${targets%,} ] }"
 	fi
 } >"$run/gateway.yaml"
 
