@@ -92,7 +92,7 @@ struct spanrec {
 	uint32_t output_tokens;
 	uint16_t http_status; /* response status sent (SERVER) or received (CLIENT); 0 = none */
 	uint16_t server_port;
-	uint8_t attempt; /* 1-based upstream attempt number (CLIENT spans) */
+	uint8_t attempt; /* CLIENT: 1-based upstream attempt number; SERVER: attempts made */
 	uint8_t reserved0[3];
 	uint32_t cache_read_tokens;
 	uint32_t trunc_mask; /* bit i = string field i (spanrec.c table) was cut */

@@ -52,7 +52,7 @@ struct gw {
 	struct span_out span_out;
 	int64_t started_unix; /* "created" of /v1/models entries */
 	struct upstream_metrics *up_metrics;
-	struct router *router; /* target health and latency, shared by the workers */
+	struct router *router;	       /* target health and latency, shared by the workers */
 	struct metric *conns_open;     /* llmgw_connections_open */
 	struct metric *conns_rejected; /* llmgw_connections_rejected_total */
 	struct metric *conns_accepted; /* llmgw_connections_accepted_total */

@@ -379,10 +379,12 @@ static int load_provider_wire(const struct ycfg *c, const struct ycfg_node *m, c
 	char kb[96];
 	int64_t mt;
 	if (p->type != GW_PROVIDER_AZURE && p->type != GW_PROVIDER_ANTHROPIC) {
-		const char *k = ycfg_get(m, "api_version") != NULL ? "api_version" : "max_tokens";
+		bool v = ycfg_get(m, "api_version") != NULL;
+		const char *k = v ? "api_version" : "max_tokens";
 		if (ycfg_get(m, k) != NULL)
 			return ycfg_error(c, ycfg_get(m, k), KP(kb, at, k), err,
-					  "only for azure-openai and anthropic providers");
+					  v ? "only for azure-openai and anthropic providers"
+					    : "only for anthropic providers");
 		return 0;
 	}
 	if (p->type == GW_PROVIDER_AZURE) {

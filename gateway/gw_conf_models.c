@@ -212,6 +212,9 @@ static int load_target(const struct ycfg *c, const struct ycfg_node *m, const ch
 		return ycfg_error(c, ycfg_get(m, "model"), KP(kb, at, "model"), err,
 				  "a %s model goes into the URL path: use [A-Za-z0-9._/-]",
 				  gw_provider_type_name(g->providers[t->provider].type));
+	if (g->providers[t->provider].type == GW_PROVIDER_AZURE && strchr(model, '/') != NULL)
+		return ycfg_error(c, ycfg_get(m, "model"), KP(kb, at, "model"), err,
+				  "an azure-openai deployment name has no '/'");
 	snprintf(label, sizeof(label), "%s/%s", prov, model);
 	t->model = gwc_strdup(model, err);
 	t->label = gwc_strdup(label, err);

@@ -6,9 +6,8 @@
 #include "gateway/provider.h"
 
 static const struct provider_ops *const registry[GW_PROVIDER__COUNT] = {
-    [GW_PROVIDER_OPENAI] = &provider_openai,
-    [GW_PROVIDER_MOCK] = &provider_mock,
-    [GW_PROVIDER_AZURE] = &provider_azure,
+    [GW_PROVIDER_OPENAI] = &provider_openai, [GW_PROVIDER_MOCK] = &provider_mock,
+    [GW_PROVIDER_AZURE] = &provider_azure,   [GW_PROVIDER_ANTHROPIC] = &provider_anthropic,
     [GW_PROVIDER_GEMINI] = &provider_gemini,
 };
 

@@ -26,6 +26,8 @@ static const char *const blocked[] = {
     "content-encoding",
     "x-api-key",
     "api-key",
+    "x-goog-api-key",
+    "anthropic-version", /* the gateway sets the provider's own */
     "traceparent",
     "x-request-id",
     /* hop-by-hop */

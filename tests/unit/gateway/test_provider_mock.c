@@ -175,7 +175,8 @@ static int embed(const char *body, struct buf *out, struct chat_response_info *i
 	struct embed_request req;
 	struct chat_parse_err pe;
 	assert_int_equal(embed_request_parse(body, strlen(body), &req, &pe), CHAT_OK);
-	struct provider_chat_in in = {PROVIDER_OP_EMBEDDINGS, NULL, &req, body, strlen(body), "mock-1", "mock-1", "rid", 0};
+	struct provider_chat_in in = {
+	    PROVIDER_OP_EMBEDDINGS, NULL, &req, body, strlen(body), "mock-1", "mock-1", "rid", 0};
 	int rc = provider_mock.answer(&prov, &in, out, info, err);
 	embed_request_fini(&req);
 	return rc;

@@ -108,20 +108,24 @@ static void test_decode(void **state)
 	const char *emb =
 	    "{\"object\":\"list\",\"data\":[],\"model\":\"e-1\",\"usage\":{\"prompt_tokens\":6,\"total_tokens\":6}}";
 	buf_init(&out, 1024);
-	assert_int_equal(provider_openai.decode(&prov, &(struct provider_chat_in){.op = PROVIDER_OP_CHAT}, chat, strlen(chat), &info, &out, &relay, &err),
+	assert_int_equal(provider_openai.decode(&prov, &(struct provider_chat_in){.op = PROVIDER_OP_CHAT}, chat,
+						strlen(chat), &info, &out, &relay, &err),
 			 0);
 	assert_true(relay);
 	assert_string_equal(info.id, "c1");
 	assert_int_equal(info.completion_tokens, 4);
-	assert_int_equal(
-	    provider_openai.decode(&prov, &(struct provider_chat_in){.op = PROVIDER_OP_EMBEDDINGS}, emb, strlen(emb), &info, &out, &relay, &err), 0);
+	assert_int_equal(provider_openai.decode(&prov, &(struct provider_chat_in){.op = PROVIDER_OP_EMBEDDINGS}, emb,
+						strlen(emb), &info, &out, &relay, &err),
+			 0);
 	assert_string_equal(info.model, "e-1");
 	assert_int_equal(info.prompt_tokens, 6);
 	assert_int_equal(info.completion_tokens, 0);
 	assert_true(info.has_usage);
-	assert_int_equal(provider_openai.decode(&prov, &(struct provider_chat_in){.op = PROVIDER_OP_EMBEDDINGS}, "[1]", 3, &info, &out, &relay, &err),
+	assert_int_equal(provider_openai.decode(&prov, &(struct provider_chat_in){.op = PROVIDER_OP_EMBEDDINGS}, "[1]",
+						3, &info, &out, &relay, &err),
 			 -1);
-	assert_int_equal(provider_openai.decode(&prov, &(struct provider_chat_in){.op = PROVIDER_OP_COMPLETIONS}, "nope", 4, &info, &out, &relay, &err),
+	assert_int_equal(provider_openai.decode(&prov, &(struct provider_chat_in){.op = PROVIDER_OP_COMPLETIONS},
+						"nope", 4, &info, &out, &relay, &err),
 			 -1);
 	buf_fini(&out);
 }
