@@ -182,7 +182,7 @@ describe('openai SDK: embeddings and models', { timeout: 60000 }, () => {
       assert.equal(m.object, 'model');
       ids.push(m.id);
     }
-    assert.deepEqual(ids.sort(), ['dead-model', 'gpt-4o-mini', 'text-embedding-3-small']);
+    assert.deepEqual(ids.sort(), ['azure-gpt', 'claude-sonnet', 'dead-model', 'gemini-flash', 'gpt-4o-mini', 'text-embedding-3-small']);
   }));
 });
 
