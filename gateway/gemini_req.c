@@ -544,7 +544,7 @@ int gemini_req_path(const char *base, const char *model, bool stream, char *out,
 	int w = snprintf(out, outsz, "%s/models/%s:%s", base, model,
 			 stream ? "streamGenerateContent?alt=sse" : "generateContent");
 	if (w < 0 || (size_t)w >= outsz)
-		return err_set(err, EINVAL, "the Gemini request path is too long");
+		return err_set(err, ENAMETOOLONG, "the Gemini request path is too long");
 	return 0;
 }
 

@@ -137,6 +137,9 @@ extern const struct provider_ops provider_anthropic;
 extern const struct provider_ops provider_gemini;
 extern const struct provider_ops provider_mock;
 
+/* encode's last step: v as compact JSON into out->body (use_client_body false). -1 with err (ENOMEM). */
+int provider_put_json(struct provider_http *out, const json_t *v, struct err *err);
+
 /* Table for a config type; never NULL for a type gw_conf accepted. */
 const struct provider_ops *provider_ops_for(enum gw_provider_type t);
 

@@ -32,19 +32,12 @@ static int anthropic_encode(const struct gw_provider *p, const struct provider_c
 		return err_set(err, EINVAL, "provider %s serves chat completions only", p->name);
 	int n = snprintf(out->path, sizeof(out->path), "%s/messages", p->url.path != NULL ? p->url.path : "");
 	if (n < 0 || (size_t)n >= sizeof(out->path))
-		return err_set(err, EINVAL, "provider %s: base path too long", p->name);
+		return err_set(err, ENAMETOOLONG, "provider %s: base path too long", p->name);
 	if (anthropic_request_from_openai(in->req->root, in->provider_model, p->max_tokens, &body, err) < 0)
 		return -1;
-	char *s = json_dumps(body, JSON_COMPACT);
+	int rc = provider_put_json(out, body, err);
 	json_decref(body);
-	if (s == NULL)
-		return err_set(err, ENOMEM, "cannot encode the request");
-	int rc = buf_puts(&out->body, s);
-	free(s);
-	if (rc < 0)
-		return err_set(err, ENOMEM, "encoded request too large");
-	out->use_client_body = false;
-	return 0;
+	return rc;
 }
 
 static void anthropic_auth_headers(const struct gw_provider *p, struct evkeyvalq *h)

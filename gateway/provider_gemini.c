@@ -69,16 +69,9 @@ static int gemini_encode(const struct gw_provider *p, const struct provider_chat
 	json_t *g = gemini_req_encode(in->req->root, err);
 	if (g == NULL)
 		return -1;
-	char *s = json_dumps(g, JSON_COMPACT);
+	int rc = provider_put_json(out, g, err);
 	json_decref(g);
-	if (s == NULL)
-		return err_set(err, ENOMEM, "cannot encode the request");
-	int rc = buf_puts(&out->body, s);
-	free(s);
-	if (rc < 0)
-		return err_set(err, ENOMEM, "encoded request too large");
-	out->use_client_body = false;
-	return 0;
+	return rc;
 }
 
 static void gemini_auth_headers(const struct gw_provider *p, struct evkeyvalq *h)

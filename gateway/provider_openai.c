@@ -46,15 +46,7 @@ static int openai_encode(const struct gw_provider *p, const struct provider_chat
 	/* a stream whose client did not ask for usage asks for it here (the relay drops it) */
 	if (in->req != NULL && chat_request_set_include_usage(in->req) < 0)
 		return err_set(err, ENOMEM, "out of memory");
-	char *s = json_dumps(root, JSON_COMPACT);
-	if (s == NULL)
-		return err_set(err, ENOMEM, "cannot encode the request");
-	int rc = buf_puts(&out->body, s);
-	free(s);
-	if (rc < 0)
-		return err_set(err, ENOMEM, "encoded request too large");
-	out->use_client_body = false;
-	return 0;
+	return provider_put_json(out, root, err);
 }
 
 static void openai_auth_headers(const struct gw_provider *p, struct evkeyvalq *h)
