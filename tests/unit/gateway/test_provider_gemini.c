@@ -123,7 +123,7 @@ static void test_path_and_model(void **state)
 		assert_int_equal(err.code, EINVAL);
 	}
 	assert_int_equal(gemini_req_path("/v1beta", "gemini-2.5-flash", false, small, sizeof(small), &err), -1);
-	assert_int_equal(err.code, EINVAL);
+	assert_int_equal(err.code, ENAMETOOLONG);
 }
 
 static void test_system_roles_merge(void **state)
