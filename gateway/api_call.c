@@ -775,7 +775,7 @@ static void call_run(struct gw_req *r, enum provider_op op, const char *model, c
 	    .embed = op == PROVIDER_OP_EMBEDDINGS ? &r->embed : NULL,
 	    .body = body,
 	    .body_len = len,
-	    .client_model = model,
+	    .client_model = r->span.request_model, /* a copy: an attempt may rename the model in root */
 	    .request_id = r->span.request_id,
 	    .created = (int64_t)(clock_wall_ns() / 1000000000u),
 	};
