@@ -21,6 +21,7 @@
 
 #include "gateway/chat_stream.h"
 #include "gateway/oai_err.h"
+#include "gateway/oai_sse.h"
 #include "gateway/provider_anthropic.h"
 #include "gateway/sse.h"
 
@@ -81,27 +82,11 @@ bool anthropic_stream_ended(const struct anthropic_stream *s)
 	return s->ended;
 }
 
-/* Appends "data: <compact JSON of v>\n\n" and releases v. */
-static int data_emit(json_t *v, struct buf *out, struct err *err)
-{
-	char *j = v != NULL ? json_dumps(v, JSON_COMPACT) : NULL;
-	json_decref(v);
-	if (j == NULL)
-		return err_set(err, ENOMEM, "out of memory");
-	int rc = buf_printf(out, "data: %s\n\n", j);
-	free(j);
-	return rc == 0 ? 0 : err_set(err, ENOSPC, "translated stream event too large");
-}
-
 /* One chunk with delta (stolen) and finish_reason (NULL: null). */
 static int chunk_emit(struct anthropic_stream *s, json_t *delta, const char *finish, struct buf *out, struct err *err)
 {
-	if (delta == NULL)
-		return err_set(err, ENOMEM, "out of memory");
-	return data_emit(json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:o, s:n, s:s?}]}", "id", s->id, "object",
-				   "chat.completion.chunk", "created", (json_int_t)s->created, "model", s->model,
-				   "choices", "index", 0, "delta", delta, "logprobs", "finish_reason", finish),
-			 out, err);
+	const struct oai_chunk_head h = {s->id, s->created, s->model};
+	return oai_sse_put_chunk(out, &h, 0, delta, finish, err);
 }
 
 static int on_message_start(struct anthropic_stream *s, const json_t *d, struct buf *out, struct err *err)
@@ -209,12 +194,13 @@ static int on_message_stop(struct anthropic_stream *s, struct buf *out, struct e
 	json_t *u = anthropic_usage_to_openai(s->usage);
 	if (u == NULL)
 		return err_set(err, ENOMEM, "out of memory");
-	if (data_emit(json_pack("{s:s, s:s, s:I, s:s, s:[], s:o}", "id", s->id, "object", "chat.completion.chunk",
-				"created", (json_int_t)s->created, "model", s->model, "choices", "usage", u),
-		      out, err) < 0)
+	const struct oai_chunk_head h = {s->id, s->created, s->model};
+	int rc = oai_sse_put_end(out, &h, u, err);
+	json_decref(u);
+	if (rc < 0)
 		return -1;
 	s->ended = true;
-	return buf_puts(out, "data: [DONE]\n\n") == 0 ? 0 : err_set(err, ENOSPC, "translated stream too large");
+	return 0;
 }
 
 /* The error event -> OpenAI's in-band error event (Anthropic's message kept). */
@@ -237,7 +223,7 @@ static int on_error(struct anthropic_stream *s, const json_t *d, struct buf *out
 		out->len = at; /* never half an event */
 		if (out->data != NULL)
 			out->data[at] = '\0';
-		return err_set(err, ENOSPC, "translated stream event too large");
+		return err_set(err, EMSGSIZE, "translated stream event too large");
 	}
 	return 0;
 }
@@ -282,7 +268,7 @@ static int event_translate(struct anthropic_stream *s, const struct sse_event *e
 	if (ev->name_len > 0 && (k == EV_UNKNOWN || k == EV_BLOCK_STOP))
 		return 0;
 	if (k == EV_PING)
-		return buf_puts(out, ": ping\n\n") == 0 ? 0 : err_set(err, ENOSPC, "translated stream too large");
+		return buf_puts(out, ": ping\n\n") == 0 ? 0 : err_set(err, EMSGSIZE, "translated stream too large");
 	json_t *d = json_loadb(ev->data, ev->data_len, 0, NULL);
 	int rc = 0;
 	if (!json_is_object(d)) {
@@ -310,7 +296,7 @@ static int event_translate(struct anthropic_stream *s, const struct sse_event *e
 		rc = on_message_stop(s, out, err);
 		break;
 	case EV_PING:
-		rc = buf_puts(out, ": ping\n\n") == 0 ? 0 : err_set(err, ENOSPC, "translated stream too large");
+		rc = buf_puts(out, ": ping\n\n") == 0 ? 0 : err_set(err, EMSGSIZE, "translated stream too large");
 		break;
 	case EV_ERROR:
 		rc = on_error(s, d, out, err);

@@ -31,6 +31,7 @@
 #include "gateway/gemini_req.h"
 #include "gateway/gemini_resp.h"
 #include "gateway/oai_err.h"
+#include "gateway/oai_sse.h"
 #include "gateway/provider.h"
 #include "gateway/sse.h"
 
@@ -96,35 +97,12 @@ static int gemini_decode_error(const struct gw_provider *p, int status, const ch
 
 /* ---- stream ----------------------------------------------------------------------------------- */
 
-/* Appends "data: <v>\n\n" (v stolen; NULL: out of memory). */
-static int put_event(struct buf *out, json_t *v, struct err *err)
-{
-	char *txt = v != NULL ? json_dumps(v, JSON_COMPACT) : NULL;
-	size_t saved = out->len;
-	int rc = 0;
-	json_decref(v);
-	if (txt == NULL)
-		return err_set(err, ENOMEM, "out of memory translating the Gemini stream");
-	if (buf_puts(out, "data: ") < 0 || buf_puts(out, txt) < 0 || buf_puts(out, "\n\n") < 0) {
-		out->len = saved;
-		if (out->data != NULL)
-			out->data[saved] = '\0';
-		rc = err_set(err, EMSGSIZE, "the translated Gemini stream does not fit the output buffer");
-	}
-	free(txt);
-	return rc;
-}
-
 /* One chat.completion.chunk for choice i (delta stolen; finish NULL: null). */
 static int put_chunk(struct gemini_stream *s, struct buf *out, unsigned i, json_t *delta, const char *finish,
 		     struct err *err)
 {
-	return put_event(out,
-			 json_pack("{s:s,s:s,s:I,s:s,s:[{s:I,s:o,s:n,s:s?}]}", "id", s->id, "object",
-				   "chat.completion.chunk", "created", (json_int_t)s->created, "model", s->model,
-				   "choices", "index", (json_int_t)i, "delta", delta, "logprobs", "finish_reason",
-				   finish),
-			 err);
+	const struct oai_chunk_head h = {s->id, s->created, s->model};
+	return oai_sse_put_chunk(out, &h, i, delta, finish, err);
 }
 
 /* The error event, OpenAI-shaped, with Google's message kept; ends the translation. */
@@ -313,15 +291,8 @@ static int gemini_stream_finish(struct provider_stream *ps, struct buf *out, str
 	}
 	if (!any)
 		return 0;
-	if (s->usage != NULL &&
-	    put_event(out,
-		      json_pack("{s:s,s:s,s:I,s:s,s:[],s:O}", "id", s->id, "object", "chat.completion.chunk", "created",
-				(json_int_t)s->created, "model", s->model, "choices", "usage", s->usage),
-		      err) < 0)
-		return -1;
-	if (buf_puts(out, "data: [DONE]\n\n") < 0)
-		return err_set(err, EMSGSIZE, "the translated Gemini stream does not fit the output buffer");
-	return 0;
+	const struct oai_chunk_head h = {s->id, s->created, s->model};
+	return oai_sse_put_end(out, &h, s->usage, err);
 }
 
 static void gemini_stream_free(struct provider_stream *ps)

@@ -26,6 +26,7 @@
 #include <openssl/evp.h>
 
 #include "common/ids.h"
+#include "gateway/oai_sse.h"
 #include "gateway/provider.h"
 
 #define MOCK_EMBED_DIMS 8
@@ -106,20 +107,6 @@ static int put_json(json_t *root, struct buf *out, struct err *err)
 	return rc;
 }
 
-/* One SSE event "data: <root>\n\n"; root is consumed. */
-static int put_event(json_t *root, struct buf *out, struct err *err)
-{
-	if (buf_puts(out, "data: ") < 0) {
-		json_decref(root);
-		return err_set(err, ENOMEM, "mock response too large");
-	}
-	if (put_json(root, out, err) < 0)
-		return -1;
-	if (buf_puts(out, "\n\n") < 0)
-		return err_set(err, ENOMEM, "mock response too large");
-	return 0;
-}
-
 /* What a chat or legacy completion answers. */
 struct mock_text {
 	bool chat;
@@ -185,8 +172,9 @@ static int stream_answer(const struct mock_text *t, struct buf *out, struct err 
 {
 	const char *p = t->reply.data != NULL ? t->reply.data : "", *end = p + t->reply.len;
 	json_t *usage;
-	if (t->chat && put_event(chunk(t, json_pack("{s:s, s:s}", "role", "assistant", "content", ""), NULL, 0, NULL),
-				 out, err) < 0)
+	if (t->chat &&
+	    oai_sse_put(out, chunk(t, json_pack("{s:s, s:s}", "role", "assistant", "content", ""), NULL, 0, NULL),
+			err) < 0)
 		return -1;
 	while (p < end) {
 		/* a word and the spaces after it: the pieces join to the whole reply */
@@ -196,18 +184,18 @@ static int stream_answer(const struct mock_text *t, struct buf *out, struct err 
 		while (q < end && *q == ' ')
 			q++;
 		json_t *delta = t->chat ? json_pack("{s:s%}", "content", p, (size_t)(q - p)) : NULL;
-		if (put_event(chunk(t, delta, p, (size_t)(q - p), NULL), out, err) < 0)
+		if (oai_sse_put(out, chunk(t, delta, p, (size_t)(q - p), NULL), err) < 0)
 			return -1;
 		p = q;
 	}
-	if (put_event(chunk(t, t->chat ? json_object() : NULL, "", 0, "stop"), out, err) < 0)
+	if (oai_sse_put(out, chunk(t, t->chat ? json_object() : NULL, "", 0, "stop"), err) < 0)
 		return -1;
 	usage = envelope(t, t->chat ? "chat.completion.chunk" : "text_completion", json_array());
 	if (usage != NULL && json_object_set_new(usage, "usage", usage_obj(t)) != 0) {
 		json_decref(usage);
 		usage = NULL;
 	}
-	if (put_event(usage, out, err) < 0)
+	if (oai_sse_put(out, usage, err) < 0)
 		return -1;
 	if (buf_puts(out, "data: [DONE]\n\n") < 0)
 		return err_set(err, ENOMEM, "mock response too large");
