@@ -28,7 +28,7 @@ endif
 
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0)
 
-PKGS = libevent libevent_openssl libevent_pthreads libnghttp2 openssl libprotobuf-c yaml-0.1 nanomsg zlib jansson
+PKGS = libevent libevent_openssl libevent_pthreads libnghttp2 openssl libprotobuf-c yaml-0.1 nanomsg zlib jansson hiredis
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)

@@ -197,7 +197,7 @@ static void spanview_network(struct spanview *v, const struct spanrec *r)
 static void spanview_llmgw(struct spanview *v, const struct spanrec *r)
 {
 	if (r->flags & SPANREC_F_HAS_COST)
-		spanview_add_double(v, "llmgw.cost.usd", (double)r->cost_micro_usd / 1e6);
+		spanview_add_double(v, "llmgw.cost_usd", (double)r->cost_micro_usd / 1e6);
 	spanview_add_str(v, "user.id", r->user);
 	spanview_add_str(v, "llmgw.key.name", r->key_name);
 	/* CLIENT: which attempt this is; SERVER: how many there were */

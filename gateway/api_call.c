@@ -39,13 +39,18 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "gateway/api_gov.h"
 #include "gateway/chat_stream.h"
+#include "gateway/gw_gen.h"
 #include "gateway/http_srv.h"
 #include "gateway/req_hdr.h"
 #include "gateway/router.h"
 #include "gateway/upstream.h"
 
 #define CALL_MAX_ENCODED ((size_t)64 << 20)
+
+/* This worker's round-robin state in the request's config generation. */
+#define REQ_ROUTE(r) ((r)->gen->route[(r)->w->id])
 
 static const char *const op_paths[PROVIDER_OP__COUNT] = {
     [PROVIDER_OP_CHAT] = "/v1/chat/completions",
@@ -115,7 +120,7 @@ static void on_retry_timer(evutil_socket_t fd, short what, void *arg)
 static bool retry_scheduled(struct gw_req *r, enum route_fail f, int64_t retry_after_ms)
 {
 	struct gw_worker *w = r->w;
-	route_next(w->route, &r->plan, f, retry_after_ms, attempt_latency_ns(r), &w->rng, (int64_t)clock_mono_ns(),
+	route_next(REQ_ROUTE(r), &r->plan, f, retry_after_ms, attempt_latency_ns(r), &w->rng, (int64_t)clock_mono_ns(),
 		   &r->next);
 	if (r->next.target == NULL)
 		return false;
@@ -203,8 +208,10 @@ static void relay_headers(struct gw_req *r, const struct http_hdr *up, size_t n)
 		name[h->name_len] = '\0';
 		memcpy(value, h->value, h->value_len);
 		value[h->value_len] = '\0';
-		if (strcasecmp(name, "retry-after") == 0 || strcasecmp(name, "retry-after-ms") == 0 ||
-		    strncasecmp(name, "x-ratelimit-", 12) == 0 || strcasecmp(name, "openai-processing-ms") == 0)
+		/* the gateway's own x-ratelimit-* (the key's limits) replace the provider's */
+		bool ours = r->gov.ask.nbuckets > 0 && strncasecmp(name, "x-ratelimit-", 12) == 0;
+		if (!ours && (strcasecmp(name, "retry-after") == 0 || strcasecmp(name, "retry-after-ms") == 0 ||
+			      strncasecmp(name, "x-ratelimit-", 12) == 0 || strcasecmp(name, "openai-processing-ms") == 0))
 			http_srv_add_header(r, name, value);
 		else if (strcasecmp(name, "x-request-id") == 0)
 			http_srv_add_header(r, "x-upstream-request-id", value);
@@ -227,7 +234,7 @@ static void client_gone(struct gw_req *r)
 	}
 	if (r->relay != NULL)
 		stream_facts(r); /* what the stream had delivered: model, id, TTFT */
-	if (r->att.end_ns == 0) {
+	if (r->att.start_ns != 0 && r->att.end_ns == 0) {
 		snprintf(r->att.error_type, sizeof(r->att.error_type), "%s",
 			 oai_err_def(closed ? GWE_CLIENT_CLOSED : GWE_UNAVAILABLE)->span_type);
 		emit_client_span(r);
@@ -263,8 +270,9 @@ static void on_success(struct gw_req *r, const struct upstream_result *res)
 	}
 	r->att.resp = &r->att_resp;
 	r->span.resp = r->att_resp;
-	route_succeeded(r->w->route, &r->plan, attempt_latency_ns(r));
+	route_succeeded(REQ_ROUTE(r), &r->plan, attempt_latency_ns(r));
 	gw_metrics_upstream(&r->w->gw->metrics, r->provider, GW_UP_OK);
+	api_gov_cost(r, r->target->price, true);
 	emit_client_span(r);
 	relay_headers(r, res->headers, res->nheaders);
 	if (relay) {
@@ -398,7 +406,7 @@ static void stream_end_error(struct gw_req *r, enum gw_upstream_outcome mo, cons
 	enum route_fail f = mo == GW_UP_TIMEOUT		? ROUTE_FAIL_TIMEOUT
 			    : mo == GW_UP_CONNECT_ERROR ? ROUTE_FAIL_CONNECT
 							: ROUTE_FAIL_5XX;
-	route_record_failure(r->w->route, &r->plan, f, attempt_latency_ns(r), (int64_t)clock_mono_ns());
+	route_record_failure(REQ_ROUTE(r), &r->plan, f, attempt_latency_ns(r), (int64_t)clock_mono_ns());
 	stream_facts(r);
 	snprintf(r->span.error_type, sizeof(r->span.error_type), "%s", why);
 	attempt_failed(r, mo, why, detail);
@@ -521,8 +529,9 @@ static void stream_done(struct gw_req *r, const struct upstream_result *res)
 	case CHAT_STREAM_END_DONE:
 	case CHAT_STREAM_END_NO_DONE:
 		stream_facts(r);
+		api_gov_cost(r, r->target->price, false);
 		/* least-latency compares streams by time to first token when there was one */
-		route_succeeded(r->w->route, &r->plan, r->att.ttft_ns != 0 ? r->att.ttft_ns : attempt_latency_ns(r));
+		route_succeeded(REQ_ROUTE(r), &r->plan, r->att.ttft_ns != 0 ? r->att.ttft_ns : attempt_latency_ns(r));
 		gw_metrics_upstream(&r->w->gw->metrics, r->provider, GW_UP_OK);
 		emit_client_span(r);
 		http_srv_stream_end(r);
@@ -721,8 +730,9 @@ static void answer_in_process(struct gw_req *r, const struct provider_chat_in *i
 	r->att.http_status = 200;
 	r->att.resp = &r->att_resp;
 	r->span.resp = r->att_resp;
-	route_succeeded(r->w->route, &r->plan, attempt_latency_ns(r));
+	route_succeeded(REQ_ROUTE(r), &r->plan, attempt_latency_ns(r));
 	gw_metrics_upstream(&r->w->gw->metrics, r->provider, GW_UP_OK);
+	api_gov_cost(r, r->target->price, true);
 	emit_client_span(r);
 	http_srv_reply_json(r, 200, out.data != NULL ? out.data : "", out.len);
 out:
@@ -734,7 +744,7 @@ out:
 /* Starts the attempt on the target the router chose (r->plan.cur). */
 static void attempt_start(struct gw_req *r)
 {
-	const struct gw_conf *c = r->w->gw->conf;
+	const struct gw_conf *c = r->gen->conf;
 	if (r->next.target != NULL) /* a retry or fallback (route_first set up the first one) */
 		route_advance(&r->plan, &r->next);
 	r->target = r->plan.cur;
@@ -752,18 +762,22 @@ static void attempt_start(struct gw_req *r)
 static void call_run(struct gw_req *r, enum provider_op op, const char *model, const char *body, size_t len)
 {
 	struct gw_worker *w = r->w;
-	const struct gw_model *m = gw_conf_find_model(w->gw->conf, model);
+	const struct gw_conf *conf = r->gen->conf;
+	const struct gw_model *m = gw_conf_find_model(conf, model);
 	struct err err;
 
 	snprintf(r->span.request_model, sizeof(r->span.request_model), "%s", model);
 	r->span.stream = r->chat.stream;
+	r->model_index = m != NULL ? (size_t)(m - conf->models) : conf->nmodels;
 	if (m == NULL) {
 		http_srv_reply_error(r, GWE_MODEL_NOT_FOUND, "model",
 				     "the model '%.128s' does not exist or is not served by this gateway", model);
 		return;
 	}
+	if (!api_gov_allowed(r, r->span.request_model))
+		return;
 	memset(&r->next, 0, sizeof(r->next));
-	if (route_first(w->route, &r->plan, m, PROVIDER_EP(op), &w->rng, (int64_t)clock_mono_ns(), &r->next.reason) ==
+	if (route_first(REQ_ROUTE(r), &r->plan, m, PROVIDER_EP(op), &w->rng, (int64_t)clock_mono_ns(), &r->next.reason) ==
 	    NULL) {
 		http_srv_reply_error(r, GWE_MODEL_NOT_FOUND, "model", "the model '%.128s' is not served on %s", model,
 				     op_paths[op]);
@@ -791,11 +805,15 @@ static void call_run(struct gw_req *r, enum provider_op op, const char *model, c
 		r->in.body = r->up_body.data;
 		r->in.body_len = r->up_body.len;
 	}
-	attempt_start(r);
+	/* a client leaving while the limits are checked (Redis) must not start an attempt */
+	http_srv_on_client_close(r, on_client_close, NULL);
+	api_gov_admit(r, len, attempt_start);
 }
 
 void api_call_fini(struct gw_req *r)
 {
+	api_gov_cancel(r);
+	api_gov_settle(r);
 	chat_request_fini(&r->chat);
 	embed_request_fini(&r->embed);
 	chat_stream_free(r->relay);

@@ -62,6 +62,8 @@ struct auth *auth_new(const struct gw_conf *conf, struct err *err)
 		a->slots[s].id.tenant_id = k->tenant_id;
 		a->slots[s].id.team = k->team;
 		a->slots[s].id.user = k->user;
+		a->slots[s].id.key = k;
+		a->slots[s].id.index = i;
 		a->slots[s].used = true;
 	}
 	return a;

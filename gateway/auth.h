@@ -20,11 +20,15 @@ struct gw_conf;
 struct auth;
 
 /* Who a request belongs to; points into the config, lives as long as it. */
+struct gw_key;
+
 struct auth_identity {
 	const char *key_name;
 	const char *tenant_id; /* "" when not configured */
 	const char *team;
 	const char *user;
+	const struct gw_key *key; /* models, expiry, limits */
+	size_t index;		  /* into gw_conf.keys */
 };
 
 enum auth_result {

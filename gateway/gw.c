@@ -21,10 +21,11 @@
 
 #include "common/metrics.h"
 #include "common/tls.h"
-#include "gateway/auth.h"
+#include "gateway/gov_redis.h"
+#include "gateway/gw_gen.h"
+#include "gateway/gw_usage.h"
 #include "gateway/http_srv.h"
 #include "gateway/provider.h"
-#include "gateway/router.h"
 #include "gateway/upstream.h"
 
 static int tls_contexts(struct gw *g, struct err *err)
@@ -58,18 +59,23 @@ static int server_metrics(struct gw *g, struct err *err)
 	return 0;
 }
 
-/* The router, told which endpoints each configured provider serves. */
-static int router_init(struct gw *g, struct err *err)
+static int gov_metrics(struct gw *g, struct err *err)
 {
-	const struct gw_conf *c = g->conf;
-	unsigned *ep = calloc(c->nproviders > 0 ? c->nproviders : 1, sizeof(*ep));
-	if (ep == NULL)
-		return err_set(err, ENOMEM, "out of memory");
-	for (size_t i = 0; i < c->nproviders; i++)
-		ep[i] = provider_ops_for(c->providers[i].type)->endpoints;
-	g->router = router_new(c, ep, g->metrics.reg, err);
-	free(ep);
-	return g->router != NULL ? 0 : -1;
+	struct metrics *reg = g->metrics.reg;
+	g->reloads[0] = metrics_counter(reg, "llmgw_config_reloads_total", "Config reloads (SIGHUP) by result",
+					"result=\"ok\"");
+	g->reloads[1] = metrics_counter(reg, "llmgw_config_reloads_total", "Config reloads (SIGHUP) by result",
+					"result=\"error\"");
+	g->generation = metrics_gauge(reg, "llmgw_config_generation",
+				      "Config generation in use: 1 at start, +1 per successful reload", NULL);
+	if (g->reloads[0] == NULL || g->reloads[1] == NULL || g->generation == NULL)
+		return err_set(err, ENOMEM, "cannot register config metrics");
+	metric_set(g->generation, 1);
+	if ((g->usage = gw_usage_new(reg, g->conf->metrics_max_series, err)) == NULL)
+		return -1;
+	if (g->conf->redis != NULL && (g->redis_metrics = gov_redis_metrics_new(reg, err)) == NULL)
+		return -1;
+	return 0;
 }
 
 int gw_init(struct gw *g, struct gw_conf *conf, struct err *err)
@@ -82,10 +88,12 @@ int gw_init(struct gw *g, struct gw_conf *conf, struct err *err)
 		goto fail;
 	if ((g->up_metrics = upstream_metrics_new(g->metrics.reg, conf, err)) == NULL)
 		goto fail;
-	if ((g->auth = auth_new(conf, err)) == NULL || tls_contexts(g, err) < 0)
+	if (tls_contexts(g, err) < 0 || gov_metrics(g, err) < 0)
 		goto fail;
-	if (router_init(g, err) < 0)
+	struct gw_gen *gen = gw_gen_new(g, conf, false, NULL, conf->workers > 0 ? conf->workers : 1, err);
+	if (gen == NULL)
 		goto fail;
+	atomic_init(&g->gen, gen);
 	if (conf->spans_url[0] != '\0') {
 		struct err e2;
 		g->spans = spanpipe_open(conf->spans_url, (size_t)conf->spans_sndbuf, &e2);
@@ -114,8 +122,9 @@ void gw_fini(struct gw *g)
 		for (size_t i = 0; i < g->conf->nproviders; i++)
 			SSL_CTX_free(g->tls[i]);
 	free(g->tls);
-	auth_free(g->auth);
-	router_free(g->router);
+	gw_gen_release(atomic_load(&g->gen)); /* the "current" hold: the workers have released theirs */
+	gw_usage_free(g->usage);
+	gov_redis_metrics_free(g->redis_metrics);
 	upstream_metrics_free(g->up_metrics);
 	gw_metrics_fini(&g->metrics);
 	gw_conf_free(g->conf);
@@ -153,6 +162,8 @@ static void wake_cb(evutil_socket_t fd, short what, void *arg)
 			gw_worker_drain(w);
 		else if (cmd[i] == 's')
 			gw_worker_stop_now(w);
+		else if (cmd[i] == 'r')
+			gw_gen_adopt(w, false);
 	}
 }
 
@@ -195,8 +206,10 @@ int gw_worker_init(struct gw_worker *w, struct gw *g, unsigned id, struct err *e
 	if ((w->pool = upstream_pool_new(w->base, w->dns, g->conf, g->tls, err)) == NULL)
 		return -1;
 	upstream_pool_set_metrics(w->pool, g->up_metrics);
-	if ((w->route = router_local_new(g->router)) == NULL)
-		return err_set(err, ENOMEM, "out of memory");
+	w->gen = atomic_load(&g->gen);
+	if (g->conf->redis != NULL &&
+	    (w->redis = gov_redis_new(w->base, g->conf->redis, g->redis_metrics, id, err)) == NULL)
+		return -1;
 	if ((w->drain_timer = evtimer_new(w->base, drain_deadline_cb, w)) == NULL)
 		return err_set(err, ENOMEM, "evtimer_new failed");
 	if (worker_wake_init(w, err) < 0)
@@ -215,7 +228,9 @@ void gw_worker_fini(struct gw_worker *w)
 	http_srv_abort_all(w);
 	http_srv_free(w);
 	upstream_pool_free(w->pool);
-	router_local_free(w->route);
+	gov_redis_free(w->redis);
+	if (w->gen != NULL)
+		gw_gen_adopt(w, true);
 	if (w->dns != NULL)
 		evdns_base_free(w->dns, 0);
 	if (w->drain_timer != NULL)
@@ -303,7 +318,11 @@ int gw_workers_start(struct gw *g, struct err *err)
 
 void gw_workers_signal(struct gw *g, bool stop_now)
 {
-	char cmd = stop_now ? 's' : 'd';
+	gw_workers_wake(g, stop_now ? 's' : 'd');
+}
+
+void gw_workers_wake(struct gw *g, char cmd)
+{
 	for (unsigned i = 0; i < g->nworkers; i++)
 		if (g->workers[i].wake[1] >= 0 && write(g->workers[i].wake[1], &cmd, 1) < 0)
 			log_msg(LOG_LVL_WARN, "wake_failed", "worker=%u", i);

@@ -31,28 +31,38 @@
 #include "gateway/http_conn.h"
 #include "gateway/span_emit.h"
 
-struct auth;
 struct event_base;
 struct evdns_base;
 struct event;
 struct metric;
 struct upstream_pool;
-struct router;
-struct router_local;
 struct upstream_metrics;
+struct gw_gen;
+struct gw_usage;
+struct gov_redis;
+struct gov_redis_metrics;
 struct gw_req;
 struct gw_worker;
 
 struct gw {
-	struct gw_conf *conf; /* owned */
+	/*
+	 * The config the process started with (owned): server, telemetry,
+	 * providers and redis come from here for the life of the process.
+	 * What a reload replaces (keys, limits, prices, models) is read from
+	 * the request's generation, r->gen->conf, never from here.
+	 */
+	struct gw_conf *conf;
+	_Atomic(struct gw_gen *) gen; /* the current generation (gw_gen.h) */
 	struct gw_metrics metrics;
-	struct auth *auth;
+	struct gw_usage *usage;			  /* usage by model and tenant */
+	struct gov_redis_metrics *redis_metrics;  /* NULL without redis */
+	struct metric *reloads[2];		  /* llmgw_config_reloads_total{result="ok"|"error"} */
+	struct metric *generation;		  /* llmgw_config_generation */
 	SSL_CTX **tls; /* [conf->nproviders], NULL entries for non-TLS providers */
 	struct spanpipe *spans;
 	struct span_out span_out;
 	int64_t started_unix; /* "created" of /v1/models entries */
 	struct upstream_metrics *up_metrics;
-	struct router *router;	       /* target health and latency, shared by the workers */
 	struct metric *conns_open;     /* llmgw_connections_open */
 	struct metric *conns_rejected; /* llmgw_connections_rejected_total */
 	struct metric *conns_accepted; /* llmgw_connections_accepted_total */
@@ -70,7 +80,8 @@ struct gw_worker {
 	struct event_base *base;
 	struct evdns_base *dns;
 	struct upstream_pool *pool;
-	struct router_local *route; /* this worker's round-robin state */
+	struct gw_gen *gen;	  /* the newest generation this worker adopted */
+	struct gov_redis *redis;  /* shared limits; NULL without redis */
 	struct ids_rng rng;
 	struct log_ratelimit warn_rl; /* upstream failure lines */
 	struct gw_req_list reqs;      /* requests being handled */
@@ -112,6 +123,8 @@ int gw_workers_init(struct gw *g, struct err *err);
 int gw_workers_start(struct gw *g, struct err *err);
 /* From the main thread: asks every worker to drain (stop_now false) or to stop at once. */
 void gw_workers_signal(struct gw *g, bool stop_now);
+/* From the main thread: sends cmd to every worker ('d' drain, 's' stop now, 'r' adopt the new generation). */
+void gw_workers_wake(struct gw *g, char cmd);
 /* True once every worker loop has ended. */
 bool gw_workers_done(struct gw *g);
 /* Joins the threads and frees the workers. */

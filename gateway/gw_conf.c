@@ -18,15 +18,13 @@
 #include "common/yamlcfg.h"
 #include "gateway/gw_conf_int.h"
 
-static const char *const top_keys[] = {"server",    "telemetry", "log",	    "auth", "keys",
-				       "providers", "models",	 "routing", NULL};
+static const char *const top_keys[] = {"server", "telemetry", "log",	"auth",	 "keys",    "tenants", "prices",
+				       "redis",	 "metrics",   "providers", "models", "routing", NULL};
 static const char *const server_keys[] = {"listen",	     "max_body",	 "drain_timeout",     "workers",
 					  "max_connections", "max_header_bytes", "max_headers",	      "request_timeout",
 					  "idle_timeout",    "write_timeout",	 "max_pending_write", NULL};
 static const char *const telemetry_keys[] = {"spans_url", "sndbuf", NULL};
 static const char *const log_keys[] = {"level", NULL};
-static const char *const auth_keys[] = {"required", NULL};
-static const char *const key_keys[] = {"name", "sha256", "tenant_id", "team", "user", NULL};
 static const char *const provider_keys[] = {"name",
 					    "type",
 					    "base_url",
@@ -72,8 +70,8 @@ char *gwc_strdup(const char *s, struct err *err)
 	return d;
 }
 
-/* Names become metric label values and span attributes: keep them plain. */
-static bool name_ok(const char *s)
+/* Names become metric label values, Redis keys and span attributes: keep them plain. */
+bool gwc_name_ok(const char *s)
 {
 	size_t n = strlen(s);
 	if (n == 0 || n > GW_NAME_MAX)
@@ -212,7 +210,6 @@ static int load_misc(const struct ycfg *c, const struct ycfg_node *root, struct 
 {
 	const struct ycfg_node *t = ycfg_get(root, "telemetry");
 	const struct ycfg_node *l = ycfg_get(root, "log");
-	const struct ycfg_node *a = ycfg_get(root, "auth");
 	const char *s;
 	if (t != NULL && ycfg_check_keys(c, t, "telemetry", telemetry_keys, err) < 0)
 		return -1;
@@ -231,61 +228,6 @@ static int load_misc(const struct ycfg *c, const struct ycfg_node *root, struct 
 		return -1;
 	if (log_level_parse(s, &g->log_level) < 0)
 		return ycfg_error(c, ycfg_get(l, "level"), "log.level", err, "must be debug, info, warn or error");
-	if (a != NULL && ycfg_check_keys(c, a, "auth", auth_keys, err) < 0)
-		return -1;
-	return ycfg_get_bool(c, a, "required", false, &g->auth_required, err);
-}
-
-static int load_key(const struct ycfg *c, const struct ycfg_node *m, const char *at, struct gw_key *k, struct err *err)
-{
-	const char *name, *hex, *tenant, *team, *user;
-	char kb[96];
-	if (ycfg_check_keys(c, m, at, key_keys, err) < 0 || gwc_get_required(c, m, at, "name", &name, err) < 0)
-		return -1;
-	if (!name_ok(name))
-		return ycfg_error(c, ycfg_get(m, "name"), KP(kb, at, "name"), err, "use 1-%d of [A-Za-z0-9._-]",
-				  GW_NAME_MAX);
-	if (gwc_get_required(c, m, at, "sha256", &hex, err) < 0)
-		return -1;
-	if (strlen(hex) != 64 || ids_unhex(hex, 32, k->sha256) < 0)
-		return ycfg_error(c, ycfg_get(m, "sha256"), KP(kb, at, "sha256"), err,
-				  "must be 64 hex digits (sha256sum of the key), not the key itself");
-	if (ycfg_get_str(c, m, "tenant_id", "", &tenant, err) < 0 || ycfg_get_str(c, m, "team", "", &team, err) < 0 ||
-	    ycfg_get_str(c, m, "user", "", &user, err) < 0)
-		return -1;
-	k->name = gwc_strdup(name, err);
-	k->tenant_id = gwc_strdup(tenant, err);
-	k->team = gwc_strdup(team, err);
-	k->user = gwc_strdup(user, err);
-	return (k->name && k->tenant_id && k->team && k->user) ? 0 : -1;
-}
-
-static int load_keys(const struct ycfg *c, const struct ycfg_node *root, struct gw_conf *g, struct err *err)
-{
-	int rc;
-	const struct ycfg_node *seq = gwc_get_seq(c, root, "keys", err, &rc);
-	if (rc < 0 || seq == NULL)
-		return rc;
-	g->nkeys = ycfg_len(seq);
-	if (g->nkeys == 0)
-		return 0;
-	if ((g->keys = calloc(g->nkeys, sizeof(*g->keys))) == NULL)
-		return err_set(err, ENOMEM, "out of memory");
-	for (size_t i = 0; i < g->nkeys; i++) {
-		const struct ycfg_node *m = ycfg_at(seq, i);
-		char at[32], kb[96];
-		snprintf(at, sizeof(at), "keys[%zu]", i);
-		if (load_key(c, m, at, &g->keys[i], err) < 0)
-			return -1;
-		for (size_t j = 0; j < i; j++) {
-			if (strcmp(g->keys[j].name, g->keys[i].name) == 0)
-				return ycfg_error(c, ycfg_get(m, "name"), KP(kb, at, "name"), err,
-						  "duplicate key name '%s'", g->keys[i].name);
-			if (memcmp(g->keys[j].sha256, g->keys[i].sha256, 32) == 0)
-				return ycfg_error(c, ycfg_get(m, "sha256"), KP(kb, at, "sha256"), err,
-						  "same digest as key '%s'", g->keys[j].name);
-		}
-	}
 	return 0;
 }
 
@@ -416,7 +358,7 @@ static int load_provider(const struct ycfg *c, const struct ycfg_node *m, const 
 	char kb[96];
 	if (ycfg_check_keys(c, m, at, provider_keys, err) < 0 || gwc_get_required(c, m, at, "name", &name, err) < 0)
 		return -1;
-	if (!name_ok(name))
+	if (!gwc_name_ok(name))
 		return ycfg_error(c, ycfg_get(m, "name"), KP(kb, at, "name"), err, "use 1-%d of [A-Za-z0-9._-]",
 				  GW_NAME_MAX);
 	if ((p->name = gwc_strdup(name, err)) == NULL || gwc_get_required(c, m, at, "type", &type, err) < 0)
@@ -481,15 +423,9 @@ static struct gw_conf *gw_conf_build(struct ycfg *y, struct err *err)
 	if ((g->path = gwc_strdup(ycfg_name(y), err)) == NULL)
 		goto fail;
 	if (ycfg_check_keys(y, root, "", top_keys, err) < 0 || load_server(y, root, g, err) < 0 ||
-	    load_misc(y, root, g, err) < 0 || load_keys(y, root, g, err) < 0 || load_providers(y, root, g, err) < 0 ||
-	    gwc_load_models(y, root, g, err) < 0)
+	    load_misc(y, root, g, err) < 0 || load_providers(y, root, g, err) < 0 ||
+	    gwc_load_models(y, root, g, err) < 0 || gwc_load_gov(y, root, g, err) < 0)
 		goto fail;
-	if (g->auth_required && g->nkeys == 0) {
-		/* Every request would get 401: almost certainly a deployment mistake. */
-		ycfg_error(y, ycfg_get(ycfg_get(root, "auth"), "required"), "auth.required", err,
-			   "is true but no keys are configured");
-		goto fail;
-	}
 	ycfg_free(y);
 	return g;
 fail:
@@ -510,7 +446,7 @@ struct gw_conf *gw_conf_parse(const char *text, size_t len, const char *name, st
 	return y != NULL ? gw_conf_build(y, err) : NULL;
 }
 
-static void free_secret(char *s)
+void gwc_free_secret(char *s)
 {
 	if (s == NULL)
 		return;
@@ -525,28 +461,72 @@ void gw_conf_free(struct gw_conf *c)
 {
 	if (c == NULL)
 		return;
-	for (size_t i = 0; i < c->nkeys; i++) {
-		free(c->keys[i].name);
-		free(c->keys[i].tenant_id);
-		free(c->keys[i].team);
-		free(c->keys[i].user);
-	}
+	gwc_free_gov(c);
 	for (size_t i = 0; i < c->nproviders; i++) {
 		struct gw_provider *p = &c->providers[i];
 		free(p->name);
 		free(p->base_url);
 		url_fini(&p->url);
 		free(p->api_key_env);
-		free_secret(p->api_key);
+		gwc_free_secret(p->api_key);
 		free(p->genai_name);
 		free(p->ca_file);
 		free(p->api_version);
 	}
 	gwc_free_models(c);
-	free(c->keys);
 	free(c->providers);
 	free(c->spans_url);
 	free(c->listen_host);
 	free(c->path);
 	free(c);
+}
+
+/* ---- reload ------------------------------------------------------------------------------------ */
+
+static bool str_eq(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+static bool provider_eq(const struct gw_provider *a, const struct gw_provider *b)
+{
+	return str_eq(a->name, b->name) && a->type == b->type && str_eq(a->base_url, b->base_url) &&
+	       str_eq(a->api_key_env, b->api_key_env) && str_eq(a->api_key, b->api_key) &&
+	       str_eq(a->genai_name, b->genai_name) && a->connect_timeout_ms == b->connect_timeout_ms &&
+	       a->timeout_ms == b->timeout_ms && str_eq(a->ca_file, b->ca_file) &&
+	       a->first_byte_timeout_ms == b->first_byte_timeout_ms && a->idle_timeout_ms == b->idle_timeout_ms &&
+	       a->pool_idle_timeout_ms == b->pool_idle_timeout_ms && a->max_connections == b->max_connections &&
+	       a->http2 == b->http2 && str_eq(a->api_version, b->api_version) && a->max_tokens == b->max_tokens;
+}
+
+static bool redis_eq(const struct gw_redis *a, const struct gw_redis *b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	return str_eq(a->url, b->url) && str_eq(a->username, b->username) && str_eq(a->password, b->password) &&
+	       a->timeout_ms == b->timeout_ms && a->connect_timeout_ms == b->connect_timeout_ms &&
+	       a->fail_closed == b->fail_closed && str_eq(a->prefix, b->prefix);
+}
+
+int gw_conf_reloadable(const struct gw_conf *o, const struct gw_conf *n, struct err *err)
+{
+	if (!str_eq(o->listen_host, n->listen_host) || o->listen_port != n->listen_port || o->max_body != n->max_body ||
+	    o->drain_timeout_ms != n->drain_timeout_ms || o->workers != n->workers ||
+	    o->max_connections != n->max_connections || o->max_header_bytes != n->max_header_bytes ||
+	    o->max_headers != n->max_headers || o->request_timeout_ms != n->request_timeout_ms ||
+	    o->idle_timeout_ms != n->idle_timeout_ms || o->write_timeout_ms != n->write_timeout_ms ||
+	    o->max_pending_write != n->max_pending_write)
+		return err_set(err, EINVAL, "server: changed; server settings apply on restart only");
+	if (!str_eq(o->spans_url, n->spans_url) || o->spans_sndbuf != n->spans_sndbuf)
+		return err_set(err, EINVAL, "telemetry: changed; telemetry settings apply on restart only");
+	if (o->nproviders != n->nproviders)
+		return err_set(err, EINVAL, "providers: %zu before, %zu now; providers change on restart only",
+			       o->nproviders, n->nproviders);
+	for (size_t i = 0; i < o->nproviders; i++)
+		if (!provider_eq(&o->providers[i], &n->providers[i]))
+			return err_set(err, EINVAL, "providers[%zu] ('%s'): changed; providers change on restart only",
+				       i, n->providers[i].name);
+	if (!redis_eq(o->redis, n->redis))
+		return err_set(err, EINVAL, "redis: changed; redis settings apply on restart only");
+	return 0;
 }

@@ -38,6 +38,22 @@ enum gw_http2 {
 	GW_HTTP2_PRIOR_KNOWLEDGE, /* http:// only: cleartext h2 (h2c) without negotiation */
 };
 
+/* Limits and budgets of a key or a tenant; 0 = none. */
+struct gw_limits {
+	uint64_t rpm;		/* requests per minute */
+	uint64_t tpm;		/* tokens (input + output) per minute */
+	int64_t daily_micro;	/* budget per UTC day, micro-USD */
+	int64_t monthly_micro;	/* budget per UTC month, micro-USD */
+};
+
+#define GW_TENANT_NONE SIZE_MAX
+
+/* A tenant: every key with its tenant_id shares its limits and budgets. */
+struct gw_tenant {
+	char *id;
+	struct gw_limits limits;
+};
+
 /* A virtual key: the digest of the bearer token and who it belongs to. */
 struct gw_key {
 	char *name;
@@ -45,6 +61,35 @@ struct gw_key {
 	char *tenant_id; /* "" when not given */
 	char *team;
 	char *user;
+	size_t tenant;	     /* index into gw_conf.tenants, GW_TENANT_NONE without tenant_id */
+	char **models;	     /* globs of client-facing model names it may use; NULL = all */
+	size_t nmodels;
+	int64_t expires_at;  /* unix seconds; 0 = never */
+	struct gw_limits limits;
+};
+
+/* Price of one provider model, micro-USD per million tokens. */
+struct gw_price {
+	size_t provider; /* index into gw_conf.providers */
+	char *model;	 /* the provider's model name */
+	uint64_t input;
+	uint64_t output;
+	uint64_t cached_input; /* = input when not given */
+};
+
+/* redis: shared limits and budgets (absent: in process only). */
+struct gw_redis {
+	char *url; /* as written, for logs (no password in it: that comes from password_env) */
+	char *host;
+	uint16_t port;
+	char *unix_path; /* unix:///path instead of host:port, else NULL */
+	unsigned db;
+	char *username;	   /* Redis 6 ACL user, NULL for the default user */
+	char *password;	   /* from $password_env; NULL when unset; never logged */
+	int64_t timeout_ms;   /* a reply later than this counts as Redis being down for that request */
+	int64_t connect_timeout_ms;
+	bool fail_closed;     /* on_failure: reject (503) instead of local limits */
+	char *prefix;	      /* of every key the gateway writes */
 };
 
 struct gw_provider {
@@ -77,6 +122,7 @@ struct gw_provider {
 
 struct gw_target {
 	size_t provider; /* index into gw_conf.providers */
+	const struct gw_price *price; /* NULL: no price configured, the call costs nothing known */
 	char *model;	 /* the provider's model name (azure-openai: the deployment) */
 	char *label;	 /* "provider/model" for spans (llmgw.route.target) */
 	uint32_t weight; /* weighted: share of traffic (default 1); 0 = only when the others failed */
@@ -147,9 +193,17 @@ struct gw_conf {
 
 	enum log_level log_level;
 
-	bool auth_required;
+	/* governance (gw_conf_gov.c) */
+	bool auth_enabled;	 /* false only when the file says auth.enabled: false */
+	bool allow_anonymous;	 /* requests without Authorization are served, with no key or tenant */
 	struct gw_key *keys;
 	size_t nkeys;
+	struct gw_tenant *tenants; /* declared ones first, then the ones only keys name */
+	size_t ntenants;
+	struct gw_price *prices;
+	size_t nprices;
+	struct gw_redis *redis; /* NULL: state in process only */
+	unsigned metrics_max_series; /* model x tenant label pairs in /metrics; beyond: tenant="_other" */
 
 	struct gw_provider *providers;
 	size_t nproviders;
@@ -173,6 +227,16 @@ void gw_conf_free(struct gw_conf *c);
 
 /* Exact-match lookup of a client-facing model name; NULL when unknown. */
 const struct gw_model *gw_conf_find_model(const struct gw_conf *c, const char *name);
+
+/* True when key k may use the client-facing model name (its globs; all when it has none). */
+bool gw_key_allows(const struct gw_key *k, const char *model);
+
+/*
+ * Why a new config cannot replace the running one by reload (SIGHUP): the
+ * sections a reload does not apply (server, telemetry, providers, redis)
+ * differ. 0 when they are equal; -1 with err naming the first difference.
+ */
+int gw_conf_reloadable(const struct gw_conf *old, const struct gw_conf *neu, struct err *err);
 
 /* "openai", "mock", "azure-openai", "anthropic", "gemini"; NULL out of range. */
 const char *gw_provider_type_name(enum gw_provider_type t);

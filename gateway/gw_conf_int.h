@@ -22,6 +22,10 @@
 
 /* strdup that sets err on ENOMEM; NULL s duplicates "". */
 char *gwc_strdup(const char *s, struct err *err);
+/* 1-GW_NAME_MAX of [A-Za-z0-9._-]: names that become labels, Redis keys, span attributes. */
+bool gwc_name_ok(const char *s);
+/* Zeroes a secret string, then frees it; NULL is a no-op. */
+void gwc_free_secret(char *s);
 /* 1-GW_MODEL_NAME_MAX printable characters without spaces, quotes or backslashes. */
 bool gwc_model_name_ok(const char *s);
 /* A required, non-empty string; its absence is reported at the map. */
@@ -35,5 +39,9 @@ const struct ycfg_node *gwc_get_seq(const struct ycfg *c, const struct ycfg_node
 int gwc_load_models(const struct ycfg *c, const struct ycfg_node *root, struct gw_conf *g, struct err *err);
 /* Frees what gwc_load_models allocated. */
 void gwc_free_models(struct gw_conf *g);
+
+/* auth, keys, tenants, prices, redis, metrics (gw_conf_gov.c); needs providers and models loaded. */
+int gwc_load_gov(const struct ycfg *c, const struct ycfg_node *root, struct gw_conf *g, struct err *err);
+void gwc_free_gov(struct gw_conf *g);
 
 #endif

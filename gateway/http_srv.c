@@ -36,7 +36,10 @@
 #include "common/spanrec.h"
 #include "gateway/api.h"
 #include "gateway/api_call.h"
+#include "gateway/api_gov.h"
 #include "gateway/auth.h"
+#include "gateway/gw_gen.h"
+#include "gateway/gw_usage.h"
 #include "gateway/chat_stream.h"
 #include "gateway/req_hdr.h"
 #include "gateway/upstream.h"
@@ -155,6 +158,7 @@ static void req_account(struct gw_req *r, int status)
 	access_log(r, secs);
 	if (r->api) {
 		gw_metrics_request(&g->metrics, status, secs);
+		api_gov_account(r, status);
 		metric_gauge_add(g->metrics.in_flight, -1);
 		if (!r->no_span) {
 			struct spanrec rec;
@@ -174,6 +178,7 @@ static void req_account(struct gw_req *r, int status)
 static void req_free(struct gw_req *r)
 {
 	struct gw_worker *w = r->w;
+	gw_gen_leave(w, r->gen);
 	free(r);
 	gw_worker_request_done(w);
 }
@@ -409,14 +414,21 @@ static void req_identify(struct gw_req *r)
 /* Virtual key check; answers 401 itself and returns -1 when the request must stop. */
 static int req_authenticate(struct gw_req *r)
 {
+	const struct gw_conf *conf = r->gen->conf;
 	const struct auth_identity *id = NULL;
 	const char *hdr = http_srv_header(r, "Authorization");
-	switch (auth_check(r->w->gw->auth, hdr, &id)) {
+	if (!conf->auth_enabled)
+		return 0; /* explicitly off: the header is not judged (and never forwarded) */
+	switch (auth_check(r->gen->auth, hdr, &id)) {
 	case AUTH_OK:
+		if (id->key->expires_at != 0 && (int64_t)(clock_wall_ns() / 1000000000u) >= id->key->expires_at) {
+			http_srv_reply_error(r, GWE_UNAUTHORIZED, NULL, "API key '%s' has expired", id->key_name);
+			return -1;
+		}
 		r->span.ident = id;
 		return 0;
 	case AUTH_NONE:
-		if (!r->w->gw->conf->auth_required)
+		if (conf->allow_anonymous)
 			return 0;
 		http_srv_reply_error(r, GWE_UNAUTHORIZED, NULL,
 				     "missing API key: send 'Authorization: Bearer <virtual key>'");
@@ -430,6 +442,23 @@ static int req_authenticate(struct gw_req *r)
 		return -1;
 	}
 	return -1;
+}
+
+/* x-llmgw-metadata: caller pairs onto the SERVER span; a malformed header is a 400. */
+static int req_metadata(struct gw_req *r)
+{
+	const char *hdr = http_srv_header(r, "x-llmgw-metadata");
+	struct req_meta m;
+	char why[160];
+	if (hdr == NULL)
+		return 0;
+	if (req_hdr_metadata_parse(hdr, &m, why, sizeof(why)) < 0) {
+		http_srv_reply_error(r, GWE_INVALID_REQUEST, NULL, "x-llmgw-metadata: %s", why);
+		return -1;
+	}
+	for (unsigned i = 0; i < m.n; i++)
+		span_req_add_meta(&r->span, m.pair[i].key, m.pair[i].value);
+	return 0;
 }
 
 /* Splits the (NUL-terminated, in place) request-target into path and query. */
@@ -452,6 +481,8 @@ static struct gw_req *req_new(struct gw_worker *w, struct http_conn *c, const st
 	/* everything but the header scratch area, which is written before it is read */
 	memset(r, 0, offsetof(struct gw_req, out_hdrs));
 	r->w = w;
+	r->gen = gw_gen_enter(w);
+	r->model_index = SIZE_MAX; /* not an API call (yet) */
 	r->conn = c;
 	r->msg = m;
 	if (m != NULL) {
@@ -494,7 +525,7 @@ static void on_request(struct http_conn *c, void *arg)
 				     r->span.method, rt->path, rt->allow);
 		return;
 	}
-	if (rt->api && req_authenticate(r) < 0)
+	if (rt->api && (req_authenticate(r) < 0 || req_metadata(r) < 0))
 		return;
 	rt->handler(r);
 }

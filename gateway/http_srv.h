@@ -26,6 +26,7 @@
 #include "common/err.h"
 #include "gateway/chat_parse.h"
 #include "gateway/embed_parse.h"
+#include "gateway/gov.h"
 #include "gateway/gw.h"
 #include "gateway/http_parse.h"
 #include "gateway/oai_err.h"
@@ -49,11 +50,18 @@ typedef void (*http_srv_header_cb)(const char *name, const char *value, void *ar
 /* One client request, from routing to response. Freed by the finishing calls. */
 struct gw_req {
 	struct gw_worker *w;
+	struct gw_gen *gen; /* the config generation this request runs in (gw_gen.h) */
 	const struct http_route *route;
 	uint64_t start_mono_ns;
 	bool api; /* counted in llmgw_requests_total and traced */
 	struct span_req span;
 	TAILQ_ENTRY(gw_req) link;
+
+	/* governance (api_call.c): limits charged, settled when r finishes */
+	struct gov_call gov;
+	struct gov_redis_ticket *gov_ticket; /* a Redis admit in flight */
+	void (*gov_cont)(struct gw_req *r);  /* what to do once admitted */
+	size_t model_index;		     /* into gen->conf->models; nmodels when unknown */
 
 	/* OpenAI endpoints (api_call.c): freed or cancelled when r finishes */
 	struct chat_request chat;   /* chat and legacy completions */

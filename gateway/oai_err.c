@@ -32,6 +32,12 @@ static const struct oai_err_def defs[GWE__COUNT] = {
     [GWE_NOT_IMPLEMENTED] = {501, "invalid_request_error", "not_implemented", "not_implemented"},
     [GWE_HTTP_VERSION] = {505, "invalid_request_error", "http_version_not_supported", "http_version"},
     [GWE_CLIENT_CLOSED] = {499, "invalid_request_error", "client_closed", "client_closed"},
+    /* OpenAI's own shapes: type "requests"/"tokens" with code rate_limit_exceeded, and insufficient_quota */
+    [GWE_MODEL_NOT_ALLOWED] = {403, "permission_error", "model_not_allowed", "model_not_allowed"},
+    [GWE_RATE_LIMIT_REQUESTS] = {429, "requests", "rate_limit_exceeded", "rate_limited"},
+    [GWE_RATE_LIMIT_TOKENS] = {429, "tokens", "rate_limit_exceeded", "rate_limited"},
+    [GWE_QUOTA_EXCEEDED] = {429, "insufficient_quota", "insufficient_quota", "budget_exceeded"},
+    [GWE_LIMITS_UNAVAILABLE] = {503, "api_error", "limits_unavailable", "limits_unavailable"},
 };
 
 const struct oai_err_def *oai_err_def(enum gw_error e)

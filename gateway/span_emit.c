@@ -99,6 +99,10 @@ void span_emit_build_server(struct spanrec *r, const struct span_req *q)
 	r->http_status = q->http_status;
 	r->ttft_ns = q->ttft_ns;
 	r->attempt = q->attempts;
+	if (q->has_cost) {
+		r->flags |= SPANREC_F_HAS_COST;
+		r->cost_micro_usd = q->cost_micro;
+	}
 	if (q->provider != NULL)
 		SPANREC_SET(r, provider, q->provider);
 	if (q->target != NULL)
@@ -130,6 +134,10 @@ void span_emit_build_client(struct spanrec *r, const struct span_req *q, const s
 		SPANREC_SET(r, fallback_reason, a->fallback_reason);
 	r->http_status = a->http_status;
 	r->ttft_ns = a->ttft_ns;
+	if (a->has_cost) {
+		r->flags |= SPANREC_F_HAS_COST;
+		r->cost_micro_usd = a->cost_micro;
+	}
 	SPANREC_SET(r, provider, a->provider);
 	SPANREC_SET(r, target, a->target);
 	if (a->server_address != NULL) {

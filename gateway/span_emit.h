@@ -69,6 +69,8 @@ struct span_req {
 	const char *provider;		/* gen_ai.provider.name of the answering attempt */
 	const char *target;		/* "provider/model" of the answering attempt */
 	uint8_t attempts;		/* upstream attempts made (0: none) */
+	bool has_cost;			/* a price was configured and usage came back */
+	int64_t cost_micro;		/* llmgw.cost_usd of the answering attempt */
 };
 
 /* One upstream attempt (CLIENT span). Strings are borrowed. */
@@ -87,6 +89,8 @@ struct span_attempt {
 	uint64_t ttft_ns;		       /* streams: attempt start -> first token received; 0 = n/a */
 	char error_type[32];		       /* "" on success */
 	const struct chat_response_info *resp; /* NULL when nothing was parsed */
+	bool has_cost;			       /* false: no usage or no price */
+	int64_t cost_micro;
 };
 
 /*

@@ -3,8 +3,10 @@
  * Unit tests for common/metrics: the rendered page is compared with golden
  * text (HELP/TYPE once per family, registration order, labels merged with
  * le, cumulative buckets, escaped HELP), plus name/label validation, the
- * family agreement rules and the series cap.
+ * family agreement rules and the series cap, idempotent re-registration,
+ * scaled counters, and registration racing render from several threads.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -162,13 +164,16 @@ static void test_series_cap_and_big_counter(void **state)
 	struct metrics *m = metrics_new();
 	char labels[32];
 	size_t ok = 0;
-	for (int i = 0; i < 600; i++) {
+	for (int i = 0; i < METRICS_MAX_SERIES + 100; i++) {
 		snprintf(labels, sizeof(labels), "i=\"%d\"", i);
 		if (metrics_counter(m, "many_total", "Many", labels) != NULL)
 			ok++;
 	}
-	assert_int_equal(ok, 512);
+	assert_int_equal(ok, METRICS_MAX_SERIES);
 	assert_null(metrics_gauge(m, "another", "A", NULL));
+	/* at the cap, existing series are still found */
+	snprintf(labels, sizeof(labels), "i=\"%d\"", METRICS_MAX_SERIES - 1);
+	assert_non_null(metrics_counter(m, "many_total", "Many", labels));
 	metrics_free(m);
 
 	m = metrics_new();
@@ -182,6 +187,176 @@ static void test_series_cap_and_big_counter(void **state)
 	metrics_free(m);
 }
 
+/* A reload re-registers everything it had: same handles, no duplicate lines. */
+static void test_idempotent(void **state)
+{
+	(void)state;
+	struct metrics *m = metrics_new();
+	struct metric *h[200];
+	char labels[64];
+	for (int i = 0; i < 200; i++) {
+		snprintf(labels, sizeof(labels), "model=\"m%d\",tenant=\"t\"", i);
+		h[i] = metrics_counter(m, "llmgw_x_total", "X", labels);
+		assert_non_null(h[i]);
+	}
+	metric_add(h[7], 3);
+	for (int i = 0; i < 200; i++) {
+		snprintf(labels, sizeof(labels), "model=\"m%d\",tenant=\"t\"", i);
+		assert_ptr_equal(metrics_counter(m, "llmgw_x_total", "X", labels), h[i]);
+	}
+	/* same labels in another family is another series; NULL and "" labels are one */
+	assert_ptr_not_equal(metrics_counter(m, "llmgw_y_total", "Y", "model=\"m7\",tenant=\"t\""), h[7]);
+	struct metric *bare = metrics_gauge(m, "llmgw_z", "Z", NULL);
+	assert_ptr_equal(metrics_gauge(m, "llmgw_z", "Z", ""), bare);
+
+	struct buf out;
+	buf_init(&out, 0);
+	assert_int_equal(metrics_render(m, &out), 0);
+	const char *p = strstr(out.data, "llmgw_x_total{model=\"m7\",tenant=\"t\"} 3\n");
+	assert_non_null(p);
+	assert_null(strstr(p + 1, "llmgw_x_total{model=\"m7\",tenant=\"t\"}"));
+	size_t lines = 0;
+	for (const char *q = out.data; *q != '\0'; q++)
+		lines += *q == '\n';
+	assert_int_equal(lines, 3 * 2 + 200 + 1 + 1); /* HELP/TYPE x3 families */
+	buf_fini(&out);
+	metrics_free(m);
+}
+
+static void test_scaled(void **state)
+{
+	(void)state;
+	struct metrics *m = metrics_new();
+	struct metric *usd = metrics_counter_scaled(m, "cost_usd_total", "Cost", "t=\"a\"", 1e-6);
+	struct metric *zero = metrics_counter_scaled(m, "cost_usd_total", "Cost", "t=\"b\"", 1e-6);
+	struct metric *whole = metrics_counter_scaled(m, "cost_usd_total", "Cost", "t=\"c\"", 1e-6);
+	struct metric *tiny = metrics_counter_scaled(m, "cost_usd_total", "Cost", "t=\"d\"", 1e-6);
+	struct metric *big = metrics_counter_scaled(m, "cost_usd_total", "Cost", "t=\"e\"", 1e-6);
+	struct metric *odd = metrics_counter_scaled(m, "odd_total", "Odd", NULL, 0.25);
+	struct metric *tenth = metrics_counter_scaled(m, "tenth_total", "Tenth", NULL, 0.1);
+	assert_non_null(usd);
+	assert_non_null(zero);
+	assert_non_null(whole);
+	assert_non_null(tiny);
+	assert_non_null(big);
+	assert_non_null(odd);
+	assert_non_null(tenth);
+	metric_add(usd, 1234567);
+	metric_add(usd, 1000);
+	metric_add(whole, 3000000);
+	metric_inc(tiny);
+	metric_add(big, UINT64_MAX - 1);
+	metric_add(odd, 3);
+	metric_add(tenth, 3);
+	assert_int_equal(metric_get(usd), 1235567); /* raw integer */
+
+	/* scale must agree within a family and be finite and positive */
+	assert_ptr_equal(metrics_counter_scaled(m, "cost_usd_total", "Cost", "t=\"a\"", 1e-6), usd);
+	assert_null(metrics_counter_scaled(m, "cost_usd_total", "Cost", "t=\"x\"", 1e-3));
+	assert_null(metrics_counter(m, "cost_usd_total", "Cost", "t=\"x\""));
+	assert_null(metrics_counter_scaled(m, "plain", "P", NULL, 0));
+	assert_null(metrics_counter_scaled(m, "plain", "P", NULL, -1));
+	assert_null(metrics_counter_scaled(m, "plain", "P", NULL, 0.0 / 0.0));
+	assert_null(metrics_counter_scaled(m, "plain", "P", NULL, 1.0 / 0.0));
+
+	struct buf out;
+	buf_init(&out, 0);
+	assert_int_equal(metrics_render(m, &out), 0);
+	const char *want = "# HELP cost_usd_total Cost\n"
+			   "# TYPE cost_usd_total counter\n"
+			   "cost_usd_total{t=\"a\"} 1.235567\n"
+			   "cost_usd_total{t=\"b\"} 0\n"
+			   "cost_usd_total{t=\"c\"} 3\n"
+			   "cost_usd_total{t=\"d\"} 0.000001\n"
+			   "cost_usd_total{t=\"e\"} 18446744073709.551614\n"
+			   "# HELP odd_total Odd\n"
+			   "# TYPE odd_total counter\n"
+			   "odd_total 0.75\n"
+			   "# HELP tenth_total Tenth\n"
+			   "# TYPE tenth_total counter\n"
+			   "tenth_total 0.3\n";
+	assert_string_equal(out.data, want);
+	(void)zero;
+	buf_fini(&out);
+	metrics_free(m);
+}
+
+/* ---- registration from threads while another renders -------------------------- */
+
+#define RACE_THREADS 4
+#define RACE_SERIES 300
+#define RACE_RENDERS 50
+
+struct race {
+	struct metrics *m;
+	int id;
+	int failed;
+};
+
+/* Each thread registers its own series plus one shared series per i, and bumps both. */
+static void *race_register(void *arg)
+{
+	struct race *r = arg;
+	char labels[64];
+	for (int i = 0; i < RACE_SERIES; i++) {
+		snprintf(labels, sizeof(labels), "thread=\"%d\",i=\"%d\"", r->id, i);
+		struct metric *own = metrics_counter(r->m, "race_own_total", "Own", labels);
+		snprintf(labels, sizeof(labels), "i=\"%d\"", i);
+		struct metric *shared = metrics_counter(r->m, "race_shared_total", "Shared", labels);
+		if (own == NULL || shared == NULL)
+			r->failed = 1;
+		metric_inc(own);
+		metric_inc(shared);
+	}
+	return NULL;
+}
+
+static void *race_render(void *arg)
+{
+	struct race *r = arg;
+	struct buf out;
+	buf_init(&out, 0);
+	for (int i = 0; i < RACE_RENDERS; i++) {
+		buf_reset(&out);
+		if (metrics_render(r->m, &out) < 0)
+			r->failed = 1;
+	}
+	buf_fini(&out);
+	return NULL;
+}
+
+static void test_concurrent_registration(void **state)
+{
+	(void)state;
+	struct metrics *m = metrics_new();
+	pthread_t th[RACE_THREADS + 1];
+	struct race r[RACE_THREADS + 1];
+	for (int i = 0; i <= RACE_THREADS; i++) {
+		r[i] = (struct race){.m = m, .id = i};
+		assert_int_equal(pthread_create(&th[i], NULL, i < RACE_THREADS ? race_register : race_render, &r[i]),
+				 0);
+	}
+	for (int i = 0; i <= RACE_THREADS; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+		assert_int_equal(r[i].failed, 0);
+	}
+	/* every shared series exists once, bumped by every thread */
+	char labels[64];
+	for (int i = 0; i < RACE_SERIES; i++) {
+		snprintf(labels, sizeof(labels), "i=\"%d\"", i);
+		assert_int_equal(metric_get(metrics_counter(m, "race_shared_total", "Shared", labels)), RACE_THREADS);
+	}
+	struct buf out;
+	buf_init(&out, 0);
+	assert_int_equal(metrics_render(m, &out), 0);
+	size_t lines = 0;
+	for (const char *q = out.data; *q != '\0'; q++)
+		lines += *q == '\n';
+	assert_int_equal(lines, 2 * 2 + RACE_THREADS * RACE_SERIES + RACE_SERIES);
+	buf_fini(&out);
+	metrics_free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -189,6 +364,9 @@ int main(void)
 	    cmocka_unit_test(test_names_and_labels),
 	    cmocka_unit_test(test_family_rules),
 	    cmocka_unit_test(test_series_cap_and_big_counter),
+	    cmocka_unit_test(test_idempotent),
+	    cmocka_unit_test(test_scaled),
+	    cmocka_unit_test(test_concurrent_registration),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

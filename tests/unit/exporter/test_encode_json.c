@@ -85,7 +85,7 @@ static void test_span_fields(void **state)
 	json_t *in = attr_value(attrs, "gen_ai.usage.input_tokens");
 	assert_true(json_is_string(json_object_get(in, "intValue")));
 	assert_string_equal(json_string_value(json_object_get(in, "intValue")), "12");
-	json_t *cost = attr_value(attrs, "llmgw.cost.usd");
+	json_t *cost = attr_value(attrs, "llmgw.cost_usd");
 	assert_true(json_is_real(json_object_get(cost, "doubleValue")));
 	assert_true(json_is_true(json_object_get(attr_value(attrs, "gen_ai.request.stream"), "boolValue")));
 	json_t *fr = json_object_get(json_object_get(attr_value(attrs, "gen_ai.response.finish_reasons"), "arrayValue"),

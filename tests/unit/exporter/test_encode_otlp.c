@@ -147,7 +147,7 @@ static void test_server_span(void **state)
 	assert_int_equal(attr_int(s, "http.response.status_code"), 200);
 	assert_string_equal(attr_str(s, "http.request.method"), "POST");
 	assert_string_equal(attr_str(s, "http.route"), "/v1/chat/completions");
-	assert_float_equal(attr_double(s, "llmgw.cost.usd"), 0.0025, 1e-12);
+	assert_float_equal(attr_double(s, "llmgw.cost_usd"), 0.0025, 1e-12);
 	assert_string_equal(attr_str(s, "user.id"), "u-42");
 	assert_string_equal(attr_str(s, "llmgw.key.name"), "ci-key");
 	assert_string_equal(attr_str(s, "llmgw.request.id"), "req-123");

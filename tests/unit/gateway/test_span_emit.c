@@ -19,7 +19,8 @@
 #include "common/spanrec.h"
 #include "gateway/span_emit.h"
 
-static const struct auth_identity ident = {"acme-search", "acme", "search", "alice"};
+static const struct auth_identity ident = {
+    .key_name = "acme-search", .tenant_id = "acme", .team = "search", .user = "alice"};
 
 static void valid_or_fail(const struct spanrec *r)
 {
