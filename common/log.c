@@ -21,6 +21,7 @@
 #include "common/log.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -31,9 +32,14 @@
 #define LOG_LINE_MAX 2048
 #define LOG_PROG_MAX 64
 
-/* Set once by log_init() before threads start; read-only afterwards. */
+/*
+ * log_prog is set once by log_init() before threads start and read-only
+ * afterwards. The level may change at run time (a config reload), so it
+ * is an atomic read with relaxed order: a line racing the change may go
+ * either way, and nothing else depends on it.
+ */
 static char log_prog[LOG_PROG_MAX] = "llmgw";
-static enum log_level log_min = LOG_LVL_INFO;
+static _Atomic int log_min = LOG_LVL_INFO;
 
 static const char *const log_level_names[] = {
     [LOG_LVL_DEBUG] = "debug",
@@ -46,8 +52,13 @@ void log_init(const char *prog, enum log_level min)
 {
 	if (prog != NULL)
 		snprintf(log_prog, sizeof(log_prog), "%s", prog);
+	log_set_level(min);
+}
+
+void log_set_level(enum log_level min)
+{
 	if ((unsigned)min <= LOG_LVL_ERROR)
-		log_min = min;
+		atomic_store_explicit(&log_min, (int)min, memory_order_relaxed);
 }
 
 int log_level_parse(const char *s, enum log_level *out)
@@ -72,7 +83,7 @@ int log_level_parse(const char *s, enum log_level *out)
 
 bool log_enabled(enum log_level lvl)
 {
-	return lvl >= log_min;
+	return (int)lvl >= atomic_load_explicit(&log_min, memory_order_relaxed);
 }
 
 /* "2026-11-23T10:00:00.123Z" into out (at least 25 bytes). */

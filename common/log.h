@@ -25,6 +25,8 @@ enum log_level {
 void log_init(const char *prog, enum log_level min);
 /* "debug", "info", "warn"/"warning", "error" (case-insensitive); -1 if unknown. */
 int log_level_parse(const char *s, enum log_level *out);
+/* Changes the minimum level from any thread (config reload). */
+void log_set_level(enum log_level min);
 bool log_enabled(enum log_level lvl);
 
 /*

@@ -28,6 +28,7 @@ sock="ipc://$run/spans.sock"
 server: { listen: "127.0.0.1:$port" }
 telemetry: { spans_url: "$sock" }
 log: { level: info }
+auth: { enabled: false }   # a local demo: no virtual keys (see deploy/config/gateway.yaml)
 providers:
   - { name: mock, type: mock }
 YAML

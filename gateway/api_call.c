@@ -210,8 +210,9 @@ static void relay_headers(struct gw_req *r, const struct http_hdr *up, size_t n)
 		value[h->value_len] = '\0';
 		/* the gateway's own x-ratelimit-* (the key's limits) replace the provider's */
 		bool ours = r->gov.ask.nbuckets > 0 && strncasecmp(name, "x-ratelimit-", 12) == 0;
-		if (!ours && (strcasecmp(name, "retry-after") == 0 || strcasecmp(name, "retry-after-ms") == 0 ||
-			      strncasecmp(name, "x-ratelimit-", 12) == 0 || strcasecmp(name, "openai-processing-ms") == 0))
+		if (!ours &&
+		    (strcasecmp(name, "retry-after") == 0 || strcasecmp(name, "retry-after-ms") == 0 ||
+		     strncasecmp(name, "x-ratelimit-", 12) == 0 || strcasecmp(name, "openai-processing-ms") == 0))
 			http_srv_add_header(r, name, value);
 		else if (strcasecmp(name, "x-request-id") == 0)
 			http_srv_add_header(r, "x-upstream-request-id", value);
@@ -777,8 +778,8 @@ static void call_run(struct gw_req *r, enum provider_op op, const char *model, c
 	if (!api_gov_allowed(r, r->span.request_model))
 		return;
 	memset(&r->next, 0, sizeof(r->next));
-	if (route_first(REQ_ROUTE(r), &r->plan, m, PROVIDER_EP(op), &w->rng, (int64_t)clock_mono_ns(), &r->next.reason) ==
-	    NULL) {
+	if (route_first(REQ_ROUTE(r), &r->plan, m, PROVIDER_EP(op), &w->rng, (int64_t)clock_mono_ns(),
+			&r->next.reason) == NULL) {
 		http_srv_reply_error(r, GWE_MODEL_NOT_FOUND, "model", "the model '%.128s' is not served on %s", model,
 				     op_paths[op]);
 		return;

@@ -139,8 +139,8 @@ static void refuse(struct gw_req *r)
 		gov_format_usd(g->limit_micro, lim, sizeof(lim));
 		gw_usage_reject(req_usage(r), g->kind == GOV_DAILY ? GW_REJECT_DAILY_BUDGET : GW_REJECT_MONTHLY_BUDGET);
 		http_srv_reply_error(r, GWE_QUOTA_EXCEEDED, NULL,
-				     "the %s's %s budget of $%s is spent; it renews at the start of the next UTC %s", who,
-				     g->kind == GOV_DAILY ? "daily" : "monthly", lim,
+				     "the %s's %s budget of $%s is spent; it renews at the start of the next UTC %s",
+				     who, g->kind == GOV_DAILY ? "daily" : "monthly", lim,
 				     g->kind == GOV_DAILY ? "day" : "month");
 		return;
 	}
@@ -148,9 +148,10 @@ static void refuse(struct gw_req *r)
 	bool tokens = b->kind == GOV_TPM;
 	gw_usage_reject(req_usage(r), tokens ? GW_REJECT_TPM : GW_REJECT_RPM);
 	if (c->v.never)
-		http_srv_reply_error(r, GWE_RATE_LIMIT_TOKENS, NULL,
-				     "request too large for the %s's tokens per minute: limit %llu, requested about %llu",
-				     who, (unsigned long long)b->limit, (unsigned long long)b->cost);
+		http_srv_reply_error(
+		    r, GWE_RATE_LIMIT_TOKENS, NULL,
+		    "request too large for the %s's tokens per minute: limit %llu, requested about %llu", who,
+		    (unsigned long long)b->limit, (unsigned long long)b->cost);
 	else
 		http_srv_reply_error(r, tokens ? GWE_RATE_LIMIT_TOKENS : GWE_RATE_LIMIT_REQUESTS, NULL,
 				     "rate limit reached for the %s's %s per minute: limit %llu; try again in %llds",
@@ -177,8 +178,9 @@ static void fallback(struct gw_req *r)
 	if (rc->fail_closed) {
 		gw_usage_reject(req_usage(r), GW_REJECT_REDIS);
 		http_srv_add_header(r, "Retry-After", "1");
-		http_srv_reply_error(r, GWE_LIMITS_UNAVAILABLE, NULL,
-				     "rate limits cannot be checked right now (limit store unavailable); retry shortly");
+		http_srv_reply_error(
+		    r, GWE_LIMITS_UNAVAILABLE, NULL,
+		    "rate limits cannot be checked right now (limit store unavailable); retry shortly");
 		return;
 	}
 	gov_admit_local(r->gen->gov, &r->gov, now_us(), now_unix());
@@ -290,6 +292,6 @@ void api_gov_account(struct gw_req *r, int status)
 	if (r->model_index == SIZE_MAX)
 		return; /* never reached a model */
 	const struct chat_response_info *u = &r->span.resp;
-	gw_usage_request(req_usage(r), status, u->has_usage, u->prompt_tokens, u->completion_tokens,
-			 r->span.has_cost, r->span.cost_micro);
+	gw_usage_request(req_usage(r), status, u->has_usage, u->prompt_tokens, u->completion_tokens, r->span.has_cost,
+			 r->span.cost_micro);
 }

@@ -138,8 +138,10 @@ static void add_bucket(struct gov_call *c, enum gov_scope scope, enum gov_bucket
 	b->kind = kind;
 	b->limit = limit;
 	b->cost = cost;
-	snprintf(b->rkey, sizeof(b->rkey), "%srl:%c:%s:%s", prefix != NULL ? prefix : "",
-		 scope == GOV_SCOPE_KEY ? 'k' : 't', name, kind == GOV_RPM ? "rpm" : "tpm");
+	if (prefix == NULL)
+		return; /* in process only: no Redis key to name */
+	snprintf(b->rkey, sizeof(b->rkey), "%srl:%c:%s:%s", prefix, scope == GOV_SCOPE_KEY ? 'k' : 't', name,
+		 kind == GOV_RPM ? "rpm" : "tpm");
 }
 
 static void add_budget(struct gov_call *c, enum gov_scope scope, enum gov_budget_kind kind, int64_t limit,
@@ -153,6 +155,8 @@ static void add_budget(struct gov_call *c, enum gov_scope scope, enum gov_budget
 	g->scope = scope;
 	g->kind = kind;
 	g->limit_micro = limit;
+	if (prefix == NULL)
+		return;
 	if (kind == GOV_DAILY) {
 		gov_day_label(now, label);
 		g->ttl_s = gov_day_left(now) + 86400;
@@ -160,8 +164,8 @@ static void add_budget(struct gov_call *c, enum gov_scope scope, enum gov_budget
 		gov_month_label(now, label);
 		g->ttl_s = gov_month_left(now) + 86400;
 	}
-	snprintf(g->rkey, sizeof(g->rkey), "%sbd:%c:%s:%c:%s", prefix != NULL ? prefix : "",
-		 scope == GOV_SCOPE_KEY ? 'k' : 't', name, kind == GOV_DAILY ? 'd' : 'm', label);
+	snprintf(g->rkey, sizeof(g->rkey), "%sbd:%c:%s:%c:%s", prefix, scope == GOV_SCOPE_KEY ? 'k' : 't', name,
+		 kind == GOV_DAILY ? 'd' : 'm', label);
 }
 
 static void add_scope(struct gov_call *c, enum gov_scope scope, const struct gw_limits *l, const char *name,
@@ -176,7 +180,11 @@ static void add_scope(struct gov_call *c, enum gov_scope scope, const struct gw_
 bool gov_prepare(const struct gw_conf *conf, const struct gw_key *k, size_t key_index, uint64_t est_tokens,
 		 const char *prefix, int64_t now_unix, struct gov_call *c)
 {
-	memset(c, 0, sizeof(*c));
+	/* not a memset: the Redis key buffers are large and written only when used */
+	c->ask.nbuckets = c->ask.nbudgets = 0;
+	memset(&c->v, 0, sizeof(c->v));
+	c->limited = c->admitted = c->remote = c->settled = false;
+	c->tenant = NULL;
 	c->key = k;
 	c->key_index = key_index;
 	c->tenant_index = GW_TENANT_NONE;
@@ -244,8 +252,7 @@ static bool bucket_take(struct gov *g, struct gov_call *c, size_t i, int64_t now
 		gcra_take(cur, now_us, a->limit, GOV_WINDOW_US, a->cost, &o);
 		if (!o.ok)
 			break;
-		if (atomic_compare_exchange_weak_explicit(tat, &cur, o.tat, memory_order_relaxed,
-							  memory_order_relaxed))
+		if (atomic_compare_exchange_weak_explicit(tat, &cur, o.tat, memory_order_relaxed, memory_order_relaxed))
 			break;
 	}
 	c->v.remaining[i] = o.remaining;
@@ -259,14 +266,31 @@ static bool bucket_take(struct gov *g, struct gov_call *c, size_t i, int64_t now
 	return false;
 }
 
+/* A refused request's headers show every other bucket as it is, untouched by the request. */
+static void peek_others(struct gov *g, struct gov_call *c, int64_t now_us)
+{
+	struct gcra_out o;
+	for (size_t j = 0; j < c->ask.nbuckets; j++) {
+		const struct gov_bucket_ask *a = &c->ask.b[j];
+		if ((int)j == c->v.refused_bucket)
+			continue;
+		gcra_peek(atomic_load_explicit(&state_of(g, c, a->scope)->tat[a->kind], memory_order_relaxed), now_us,
+			  a->limit, GOV_WINDOW_US, &o);
+		c->v.remaining[j] = o.remaining;
+		c->v.reset_us[j] = o.reset_us;
+	}
+}
+
 void gov_admit_local(struct gov *g, struct gov_call *c, int64_t now_us, int64_t now_unix)
 {
 	c->v.ok = true;
 	c->v.never = false;
 	c->v.refused_bucket = c->v.refused_budget = -1;
 	c->v.retry_us = 0;
-	if (!budgets_ok(g, c, now_unix))
+	if (!budgets_ok(g, c, now_unix)) {
+		peek_others(g, c, now_us);
 		return;
+	}
 	for (size_t i = 0; i < c->ask.nbuckets; i++) {
 		if (bucket_take(g, c, i, now_us))
 			continue;
@@ -276,6 +300,7 @@ void gov_admit_local(struct gov *g, struct gov_call *c, int64_t now_us, int64_t 
 			atomic_fetch_sub_explicit(&state_of(g, c, a->scope)->tat[a->kind],
 						  gcra_span_us(a->cost, a->limit, GOV_WINDOW_US), memory_order_relaxed);
 		}
+		peek_others(g, c, now_us);
 		return;
 	}
 	c->admitted = true;

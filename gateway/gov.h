@@ -46,8 +46,8 @@ enum gov_scope { GOV_SCOPE_KEY = 0, GOV_SCOPE_TENANT };
 struct gov_bucket_ask {
 	enum gov_scope scope;
 	enum gov_bucket_kind kind;
-	uint64_t limit; /* units per GOV_WINDOW_US */
-	uint64_t cost;	/* units this request takes (1 for rpm, the token estimate for tpm) */
+	uint64_t limit;		 /* units per GOV_WINDOW_US */
+	uint64_t cost;		 /* units this request takes (1 for rpm, the token estimate for tpm) */
 	char rkey[GOV_RKEY_MAX]; /* Redis key of the TAT, e.g. "llmgw:rl:k:acme-search:tpm" */
 };
 
@@ -68,10 +68,10 @@ struct gov_ask {
 /* The answer: admitted or which limit refused, and each bucket's state for x-ratelimit-* headers. */
 struct gov_verdict {
 	bool ok;
-	bool never;	     /* refused because the cost exceeds the bucket's whole limit */
-	int refused_bucket;  /* index into ask.b, -1 */
-	int refused_budget;  /* index into ask.g, -1 */
-	int64_t retry_us;    /* refused: when to try again (budgets: until the period ends) */
+	bool never;	    /* refused because the cost exceeds the bucket's whole limit */
+	int refused_bucket; /* index into ask.b, -1 */
+	int refused_budget; /* index into ask.g, -1 */
+	int64_t retry_us;   /* refused: when to try again (budgets: until the period ends) */
 	uint64_t remaining[GOV_BUCKETS_MAX];
 	int64_t reset_us[GOV_BUCKETS_MAX];
 	int64_t spent_micro[GOV_BUDGETS_MAX]; /* before this request */

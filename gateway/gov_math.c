@@ -21,8 +21,13 @@
 int64_t gcra_span_us(uint64_t cost, uint64_t limit, int64_t window_us)
 {
 	uint64_t w = (uint64_t)window_us, q = cost / limit, r = cost % limit;
-	if (q > (uint64_t)INT64_MAX / w)
-		return INT64_MAX / 2; /* absurd cost: far beyond any window, still safe to add to a time */
+	/*
+	 * Absurd cost: far beyond any window, capped so it stays safe to add to
+	 * a time. The bound is on the whole result (q * w plus up to w - 1), not
+	 * on q * w alone, which left room to wrap past INT64_MAX.
+	 */
+	if (q >= (uint64_t)(INT64_MAX / 2) / w)
+		return INT64_MAX / 2;
 	/* r < limit <= GOV_LIMIT_MAX and w = 6e7: r * w < 6e18 */
 	return (int64_t)(q * w + r * w / limit);
 }
@@ -70,17 +75,25 @@ int64_t gcra_settle_delta(uint64_t charged, uint64_t used, uint64_t limit, int64
 
 /* ---- money ---------------------------------------------------------------------------- */
 
-/* tokens * price / 1e6 as whole micro-USD plus a remainder in millionths. */
+/*
+ * tokens * price / 1e6 as whole micro-USD plus a remainder in millionths.
+ * Within the config's bounds nothing overflows (lo * price < 1e18); past
+ * them (a provider reporting absurd usage) whole sticks at UINT64_MAX
+ * instead of wrapping to a small cost.
+ */
 static void mul_price(uint64_t tokens, uint64_t price, uint64_t *whole, uint64_t *frac)
 {
-	uint64_t hi = tokens / MILLION, lo = tokens % MILLION;
-	uint64_t lp = lo * price; /* lo < 1e6, price <= 1e12: < 1e18 */
-	*whole += hi * price + lp / MILLION;
+	uint64_t hi = tokens / MILLION, lo = tokens % MILLION, lp, hp, add;
+	if (__builtin_mul_overflow(lo, price, &lp) || __builtin_mul_overflow(hi, price, &hp) ||
+	    __builtin_add_overflow(hp, lp / MILLION, &add) || __builtin_add_overflow(*whole, add, whole)) {
+		*whole = UINT64_MAX;
+		return;
+	}
 	*frac += lp % MILLION;
 }
 
-int64_t gov_cost_micro_usd(uint64_t input, uint64_t cached, uint64_t output, uint64_t in_price,
-			   uint64_t cached_price, uint64_t out_price)
+int64_t gov_cost_micro_usd(uint64_t input, uint64_t cached, uint64_t output, uint64_t in_price, uint64_t cached_price,
+			   uint64_t out_price)
 {
 	uint64_t whole = 0, frac = 0;
 	if (cached > input)
@@ -88,7 +101,8 @@ int64_t gov_cost_micro_usd(uint64_t input, uint64_t cached, uint64_t output, uin
 	mul_price(input - cached, in_price, &whole, &frac);
 	mul_price(cached, cached_price, &whole, &frac);
 	mul_price(output, out_price, &whole, &frac);
-	whole += (frac + MILLION / 2) / MILLION;
+	if (__builtin_add_overflow(whole, (frac + MILLION / 2) / MILLION, &whole))
+		whole = UINT64_MAX;
 	return whole > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)whole;
 }
 

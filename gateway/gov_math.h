@@ -21,19 +21,19 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define GOV_WINDOW_US INT64_C(60000000) /* every limit is per minute */
+#define GOV_WINDOW_US INT64_C(60000000)	     /* every limit is per minute */
 #define GOV_LIMIT_MAX UINT64_C(100000000000) /* 10^11 units per window keeps limit * window in 64 bits */
 #define GOV_PRICE_MAX INT64_C(1000000000000) /* $1,000,000 per million tokens, in micro-USD */
 
 /* ---- GCRA ------------------------------------------------------------------------------ */
 
 struct gcra_out {
-	bool ok;	     /* admitted */
-	bool never;	     /* cost > limit: no wait makes this request fit */
-	int64_t tat;	     /* new TAT when ok, the unchanged one when not */
-	int64_t retry_us;    /* not ok: how long until it would be admitted (>= 1) */
-	uint64_t remaining;  /* units still available now (after this request when ok) */
-	int64_t reset_us;    /* until the bucket is full again */
+	bool ok;	    /* admitted */
+	bool never;	    /* cost > limit: no wait makes this request fit */
+	int64_t tat;	    /* new TAT when ok, the unchanged one when not */
+	int64_t retry_us;   /* not ok: how long until it would be admitted (>= 1) */
+	uint64_t remaining; /* units still available now (after this request when ok) */
+	int64_t reset_us;   /* until the bucket is full again */
 };
 
 /* Microseconds that cost units take from a limit of `limit` per window_us (rounded up). */
@@ -62,8 +62,8 @@ int64_t gcra_settle_delta(uint64_t charged, uint64_t used, uint64_t limit, int64
  * prices in micro-USD per million tokens. cached is clamped to input.
  * Saturates at INT64_MAX.
  */
-int64_t gov_cost_micro_usd(uint64_t input, uint64_t cached, uint64_t output, uint64_t in_price,
-			   uint64_t cached_price, uint64_t out_price);
+int64_t gov_cost_micro_usd(uint64_t input, uint64_t cached, uint64_t output, uint64_t in_price, uint64_t cached_price,
+			   uint64_t out_price);
 
 /*
  * Parses a decimal USD amount ("0.15", "12", "0.000075", at most 6

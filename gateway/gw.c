@@ -62,10 +62,10 @@ static int server_metrics(struct gw *g, struct err *err)
 static int gov_metrics(struct gw *g, struct err *err)
 {
 	struct metrics *reg = g->metrics.reg;
-	g->reloads[0] = metrics_counter(reg, "llmgw_config_reloads_total", "Config reloads (SIGHUP) by result",
-					"result=\"ok\"");
-	g->reloads[1] = metrics_counter(reg, "llmgw_config_reloads_total", "Config reloads (SIGHUP) by result",
-					"result=\"error\"");
+	g->reloads[0] =
+	    metrics_counter(reg, "llmgw_config_reloads_total", "Config reloads (SIGHUP) by result", "result=\"ok\"");
+	g->reloads[1] =
+	    metrics_counter(reg, "llmgw_config_reloads_total", "Config reloads (SIGHUP) by result", "result=\"error\"");
 	g->generation = metrics_gauge(reg, "llmgw_config_generation",
 				      "Config generation in use: 1 at start, +1 per successful reload", NULL);
 	if (g->reloads[0] == NULL || g->reloads[1] == NULL || g->generation == NULL)

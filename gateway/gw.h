@@ -54,11 +54,11 @@ struct gw {
 	struct gw_conf *conf;
 	_Atomic(struct gw_gen *) gen; /* the current generation (gw_gen.h) */
 	struct gw_metrics metrics;
-	struct gw_usage *usage;			  /* usage by model and tenant */
-	struct gov_redis_metrics *redis_metrics;  /* NULL without redis */
-	struct metric *reloads[2];		  /* llmgw_config_reloads_total{result="ok"|"error"} */
-	struct metric *generation;		  /* llmgw_config_generation */
-	SSL_CTX **tls; /* [conf->nproviders], NULL entries for non-TLS providers */
+	struct gw_usage *usage;			 /* usage by model and tenant */
+	struct gov_redis_metrics *redis_metrics; /* NULL without redis */
+	struct metric *reloads[2];		 /* llmgw_config_reloads_total{result="ok"|"error"} */
+	struct metric *generation;		 /* llmgw_config_generation */
+	SSL_CTX **tls;				 /* [conf->nproviders], NULL entries for non-TLS providers */
 	struct spanpipe *spans;
 	struct span_out span_out;
 	int64_t started_unix; /* "created" of /v1/models entries */
@@ -80,8 +80,8 @@ struct gw_worker {
 	struct event_base *base;
 	struct evdns_base *dns;
 	struct upstream_pool *pool;
-	struct gw_gen *gen;	  /* the newest generation this worker adopted */
-	struct gov_redis *redis;  /* shared limits; NULL without redis */
+	struct gw_gen *gen;	 /* the newest generation this worker adopted */
+	struct gov_redis *redis; /* shared limits; NULL without redis */
 	struct ids_rng rng;
 	struct log_ratelimit warn_rl; /* upstream failure lines */
 	struct gw_req_list reqs;      /* requests being handled */

@@ -18,7 +18,7 @@
 #include "common/yamlcfg.h"
 #include "gateway/gw_conf_int.h"
 
-static const char *const top_keys[] = {"server", "telemetry", "log",	"auth",	 "keys",    "tenants", "prices",
+static const char *const top_keys[] = {"server", "telemetry", "log",	   "auth",   "keys",	"tenants", "prices",
 				       "redis",	 "metrics",   "providers", "models", "routing", NULL};
 static const char *const server_keys[] = {"listen",	     "max_body",	 "drain_timeout",     "workers",
 					  "max_connections", "max_header_bytes", "max_headers",	      "request_timeout",

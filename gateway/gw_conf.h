@@ -40,10 +40,10 @@ enum gw_http2 {
 
 /* Limits and budgets of a key or a tenant; 0 = none. */
 struct gw_limits {
-	uint64_t rpm;		/* requests per minute */
-	uint64_t tpm;		/* tokens (input + output) per minute */
-	int64_t daily_micro;	/* budget per UTC day, micro-USD */
-	int64_t monthly_micro;	/* budget per UTC month, micro-USD */
+	uint64_t rpm;	       /* requests per minute */
+	uint64_t tpm;	       /* tokens (input + output) per minute */
+	int64_t daily_micro;   /* budget per UTC day, micro-USD */
+	int64_t monthly_micro; /* budget per UTC month, micro-USD */
 };
 
 #define GW_TENANT_NONE SIZE_MAX
@@ -61,10 +61,10 @@ struct gw_key {
 	char *tenant_id; /* "" when not given */
 	char *team;
 	char *user;
-	size_t tenant;	     /* index into gw_conf.tenants, GW_TENANT_NONE without tenant_id */
-	char **models;	     /* globs of client-facing model names it may use; NULL = all */
+	size_t tenant; /* index into gw_conf.tenants, GW_TENANT_NONE without tenant_id */
+	char **models; /* globs of client-facing model names it may use; NULL = all */
 	size_t nmodels;
-	int64_t expires_at;  /* unix seconds; 0 = never */
+	int64_t expires_at; /* unix seconds; 0 = never */
 	struct gw_limits limits;
 };
 
@@ -84,12 +84,12 @@ struct gw_redis {
 	uint16_t port;
 	char *unix_path; /* unix:///path instead of host:port, else NULL */
 	unsigned db;
-	char *username;	   /* Redis 6 ACL user, NULL for the default user */
-	char *password;	   /* from $password_env; NULL when unset; never logged */
-	int64_t timeout_ms;   /* a reply later than this counts as Redis being down for that request */
+	char *username;	    /* Redis 6 ACL user, NULL for the default user */
+	char *password;	    /* from $password_env; NULL when unset; never logged */
+	int64_t timeout_ms; /* a reply later than this counts as Redis being down for that request */
 	int64_t connect_timeout_ms;
-	bool fail_closed;     /* on_failure: reject (503) instead of local limits */
-	char *prefix;	      /* of every key the gateway writes */
+	bool fail_closed; /* on_failure: reject (503) instead of local limits */
+	char *prefix;	  /* of every key the gateway writes */
 };
 
 struct gw_provider {
@@ -121,13 +121,13 @@ struct gw_provider {
 };
 
 struct gw_target {
-	size_t provider; /* index into gw_conf.providers */
+	size_t provider;	      /* index into gw_conf.providers */
 	const struct gw_price *price; /* NULL: no price configured, the call costs nothing known */
-	char *model;	 /* the provider's model name (azure-openai: the deployment) */
-	char *label;	 /* "provider/model" for spans (llmgw.route.target) */
-	uint32_t weight; /* weighted: share of traffic (default 1); 0 = only when the others failed */
-	size_t index;	 /* health slot: one per distinct provider/model (0..gw_conf.ntargets-1) */
-	size_t slot;	 /* one per target of every model (0..gw_conf.nslots-1): weighted round-robin state */
+	char *model;		      /* the provider's model name (azure-openai: the deployment) */
+	char *label;		      /* "provider/model" for spans (llmgw.route.target) */
+	uint32_t weight;	      /* weighted: share of traffic (default 1); 0 = only when the others failed */
+	size_t index;		      /* health slot: one per distinct provider/model (0..gw_conf.ntargets-1) */
+	size_t slot; /* one per target of every model (0..gw_conf.nslots-1): weighted round-robin state */
 };
 
 enum gw_strategy {
@@ -194,15 +194,15 @@ struct gw_conf {
 	enum log_level log_level;
 
 	/* governance (gw_conf_gov.c) */
-	bool auth_enabled;	 /* false only when the file says auth.enabled: false */
-	bool allow_anonymous;	 /* requests without Authorization are served, with no key or tenant */
+	bool auth_enabled;    /* false only when the file says auth.enabled: false */
+	bool allow_anonymous; /* requests without Authorization are served, with no key or tenant */
 	struct gw_key *keys;
 	size_t nkeys;
 	struct gw_tenant *tenants; /* declared ones first, then the ones only keys name */
 	size_t ntenants;
 	struct gw_price *prices;
 	size_t nprices;
-	struct gw_redis *redis; /* NULL: state in process only */
+	struct gw_redis *redis;	     /* NULL: state in process only */
 	unsigned metrics_max_series; /* model x tenant label pairs in /metrics; beyond: tenant="_other" */
 
 	struct gw_provider *providers;

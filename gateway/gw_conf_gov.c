@@ -17,14 +17,14 @@
 #include "gateway/gw_conf_int.h"
 
 static const char *const auth_keys[] = {"enabled", "allow_anonymous", NULL};
-static const char *const key_keys[] = {"name",	 "sha256",     "tenant_id", "team", "user",
+static const char *const key_keys[] = {"name",	 "sha256",     "tenant_id", "team",   "user",
 				       "models", "expires_at", "limits",    "budget", NULL};
 static const char *const tenant_keys[] = {"id", "limits", "budget", NULL};
 static const char *const limits_keys[] = {"requests_per_minute", "tokens_per_minute", NULL};
 static const char *const budget_keys[] = {"daily_usd", "monthly_usd", NULL};
 static const char *const price_keys[] = {"provider", "model", "input", "output", "cached_input", NULL};
-static const char *const redis_keys[] = {"url",		   "username", "password_env", "timeout",
-					 "connect_timeout", "on_failure", "prefix",	  NULL};
+static const char *const redis_keys[] = {
+    "url", "username", "password_env", "timeout", "connect_timeout", "on_failure", "prefix", NULL};
 static const char *const metrics_keys[] = {"max_series", NULL};
 
 #define BUDGET_MAX_MICRO (INT64_C(1000000000) * 1000000) /* $1e9 */
@@ -361,6 +361,10 @@ static int redis_url(struct gw_redis *r, const char *s, struct err *err)
 		return err_set(err, ENOMEM, "out of memory");
 	if (r->host[0] == '\0')
 		return err_set(err, EINVAL, "missing host");
+	for (const char *p = r->host; *p != '\0'; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '.' ||
+		      *p == '-' || *p == '_' || (*p == ':' && *h == '[')))
+			return err_set(err, EINVAL, "the host must be a name, an IPv4 address or [IPv6]");
 	r->port = 6379;
 	if (*hend == ':') {
 		unsigned long port = strtoul(hend + 1, &end, 10);
@@ -388,7 +392,8 @@ static int load_redis(const struct ycfg *c, const struct ycfg_node *root, struct
 	struct err e2;
 	if (m == NULL)
 		return 0;
-	if (ycfg_check_keys(c, m, "redis", redis_keys, err) < 0 || gwc_get_required(c, m, "redis", "url", &url, err) < 0)
+	if (ycfg_check_keys(c, m, "redis", redis_keys, err) < 0 ||
+	    gwc_get_required(c, m, "redis", "url", &url, err) < 0)
 		return -1;
 	if ((r = g->redis = calloc(1, sizeof(*r))) == NULL)
 		return err_set(err, ENOMEM, "out of memory");
@@ -396,7 +401,8 @@ static int load_redis(const struct ycfg *c, const struct ycfg_node *root, struct
 		return -1;
 	if (redis_url(r, url, &e2) < 0)
 		return ycfg_error(c, ycfg_get(m, "url"), "redis.url", err, "%s", e2.msg);
-	if (ycfg_get_str(c, m, "username", "", &user, err) < 0 || ycfg_get_str(c, m, "password_env", "", &penv, err) < 0 ||
+	if (ycfg_get_str(c, m, "username", "", &user, err) < 0 ||
+	    ycfg_get_str(c, m, "password_env", "", &penv, err) < 0 ||
 	    ycfg_get_str(c, m, "on_failure", "local", &onf, err) < 0 ||
 	    ycfg_get_str(c, m, "prefix", "llmgw:", &prefix, err) < 0)
 		return -1;

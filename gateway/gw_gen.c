@@ -150,12 +150,13 @@ int gw_reload(struct gw *g, const char *path, struct err *err)
 	gen->older = cur;
 	gw_usage_set_max_series(g->usage, conf->metrics_max_series);
 	atomic_store_explicit(&g->gen, gen, memory_order_release);
+	log_set_level(conf->log_level);
 	gw_gen_release(cur); /* its "current" hold */
 	gw_workers_wake(g, 'r');
 	metric_inc(g->reloads[0]);
 	metric_set(g->generation, gen->id);
-	log_msg(LOG_LVL_INFO, "config_reloaded", "generation=%u keys=%zu tenants=%zu models=%zu", gen->id,
-		conf->nkeys, conf->ntenants, conf->nmodels);
+	log_msg(LOG_LVL_INFO, "config_reloaded", "generation=%u keys=%zu tenants=%zu models=%zu", gen->id, conf->nkeys,
+		conf->ntenants, conf->nmodels);
 	return 0;
 fail:
 	metric_inc(g->reloads[1]);
@@ -171,8 +172,7 @@ struct gw_usage_series *gw_gen_usage(struct gw *g, struct gw_gen *gen, size_t mo
 	struct gw_usage_series *s;
 	if (i < gen->nusage && (s = atomic_load_explicit(&gen->usage[i], memory_order_acquire)) != NULL)
 		return s;
-	s = gw_usage_series(g->usage, m < c->nmodels ? c->models[m].name : "",
-			    t < c->ntenants ? c->tenants[t].id : "");
+	s = gw_usage_series(g->usage, m < c->nmodels ? c->models[m].name : "", t < c->ntenants ? c->tenants[t].id : "");
 	if (i < gen->nusage && s != NULL)
 		atomic_store_explicit(&gen->usage[i], s, memory_order_release);
 	return s;

@@ -29,12 +29,12 @@ struct gw_usage_series;
 #define GW_USAGE_OTHER_TENANT "_other"
 
 enum gw_usage_reject {
-	GW_REJECT_RPM = 0,	   /* reason="requests" */
-	GW_REJECT_TPM,		   /* "tokens" */
-	GW_REJECT_DAILY_BUDGET,	   /* "daily_budget" */
-	GW_REJECT_MONTHLY_BUDGET,  /* "monthly_budget" */
-	GW_REJECT_MODEL,	   /* "model_not_allowed" */
-	GW_REJECT_REDIS,	   /* "redis_unavailable" (on_failure: reject) */
+	GW_REJECT_RPM = 0,	  /* reason="requests" */
+	GW_REJECT_TPM,		  /* "tokens" */
+	GW_REJECT_DAILY_BUDGET,	  /* "daily_budget" */
+	GW_REJECT_MONTHLY_BUDGET, /* "monthly_budget" */
+	GW_REJECT_MODEL,	  /* "model_not_allowed" */
+	GW_REJECT_REDIS,	  /* "redis_unavailable" (on_failure: reject) */
 	GW_REJECT__COUNT
 };
 

@@ -453,7 +453,7 @@ static int req_metadata(struct gw_req *r)
 	if (hdr == NULL)
 		return 0;
 	if (req_hdr_metadata_parse(hdr, &m, why, sizeof(why)) < 0) {
-		http_srv_reply_error(r, GWE_INVALID_REQUEST, NULL, "x-llmgw-metadata: %s", why);
+		http_srv_reply_error(r, GWE_INVALID_REQUEST, NULL, "%s", why); /* why names the header */
 		return -1;
 	}
 	for (unsigned i = 0; i < m.n; i++)

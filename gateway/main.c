@@ -15,9 +15,16 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
 #include "common/err.h"
+#include "common/ids.h"
 #include "common/log.h"
+#include "gateway/auth.h"
 #include "gateway/gw.h"
+#include "gateway/gw_gen.h"
 #include "gateway/gw_conf.h"
 
 #ifndef LLMGW_VERSION
@@ -27,10 +34,15 @@
 static void usage(FILE *f)
 {
 	fputs("usage: llmgw-gateway -c FILE [--check-config]\n"
+	      "       llmgw-gateway --hash-key < KEYFILE | --gen-key\n"
 	      "       llmgw-gateway --version | --help\n"
 	      "\n"
 	      "  -c, --config FILE   gateway.yaml (see docs/gateway-config.md)\n"
 	      "      --check-config  validate the configuration and exit (0 ok, 2 error)\n"
+	      "      --hash-key      read a virtual key (one line) from stdin and print its\n"
+	      "                      SHA-256 in hex, the value for keys[].sha256\n"
+	      "      --gen-key       print a new random virtual key, then its SHA-256 on a\n"
+	      "                      second line (give the key to the caller, the hash to the config)\n"
 	      "  -V, --version       print the version and exit\n"
 	      "  -h, --help          print this help and exit\n",
 	      f);
@@ -40,6 +52,89 @@ struct cli {
 	const char *config;
 	int check;
 };
+
+/*
+ * --hash-key: the SHA-256 of one line read from stdin (stdin, not argv, so
+ * the key stays out of ps and shell history). One trailing "\n" or "\r\n"
+ * is stripped; the rest must be a token auth_check() would accept. Errors
+ * exit 2 and never print the key. Returns the exit code.
+ */
+static int hash_key_cmd(void)
+{
+	char line[sizeof("Bearer ") - 1 + AUTH_TOKEN_MAX + 2]; /* + '\r' + NUL */
+	size_t n = sizeof("Bearer ") - 1, len;
+	uint8_t d[32];
+	char hex[65];
+	const char *tok, *bad = NULL;
+	int ch;
+
+	memcpy(line, "Bearer ", n);
+	while ((ch = getchar()) != EOF && ch != '\n') {
+		if (n >= sizeof(line) - 1) {
+			bad = "is longer than 512 bytes";
+			break;
+		}
+		line[n++] = ch == '\0' ? '\001' : (char)ch; /* a NUL would hide the rest: keep it refusable */
+	}
+	line[n] = '\0';
+	if (ch == '\n' && n > 7 && line[n - 1] == '\r')
+		line[--n] = '\0';
+	if (bad == NULL && ferror(stdin))
+		bad = "could not be read from stdin";
+	else if (bad == NULL && n == 7)
+		bad = "is empty (give it on stdin: llmgw-gateway --hash-key < keyfile)";
+	else if (bad == NULL && n - 7 > AUTH_TOKEN_MAX)
+		bad = "is longer than 512 bytes";
+	else if (bad == NULL && (auth_parse_bearer(line, &tok, &len) < 0 || tok != line + 7 || len != n - 7))
+		bad =
+		    "has characters a Bearer token cannot carry (allowed: A-Z a-z 0-9 - . _ ~ + / and '=' at the end)";
+	if (bad == NULL && EVP_Digest(line + 7, n - 7, d, NULL, EVP_sha256(), NULL) != 1)
+		bad = "could not be hashed (OpenSSL error)";
+	OPENSSL_cleanse(line, sizeof(line));
+	if (bad != NULL) {
+		fprintf(stderr, "llmgw-gateway: --hash-key: the key %s\n", bad);
+		return 2;
+	}
+	ids_hex(d, sizeof(d), hex);
+	printf("%s\n", hex);
+	return fflush(stdout) == 0 ? 0 : 1;
+}
+
+/*
+ * --gen-key: "llmgw-" + 32 random bytes in unpadded base64url (43
+ * characters, all valid in a Bearer token), then its SHA-256 on a second
+ * line. Returns the exit code.
+ */
+static int gen_key_cmd(void)
+{
+	unsigned char raw[32], b64[48];
+	char key[64], hex[65];
+	uint8_t d[32];
+	size_t k = 6;
+	int rc = 1;
+
+	memcpy(key, "llmgw-", k);
+	if (RAND_bytes(raw, sizeof(raw)) != 1) {
+		fprintf(stderr, "llmgw-gateway: --gen-key: no random bytes from OpenSSL\n");
+		goto out;
+	}
+	int nb = EVP_EncodeBlock(b64, raw, sizeof(raw));
+	for (int i = 0; i < nb && b64[i] != '='; i++)
+		key[k++] = b64[i] == '+' ? '-' : b64[i] == '/' ? '_' : (char)b64[i];
+	key[k] = '\0';
+	if (EVP_Digest(key, k, d, NULL, EVP_sha256(), NULL) != 1) {
+		fprintf(stderr, "llmgw-gateway: --gen-key: could not hash the key (OpenSSL error)\n");
+		goto out;
+	}
+	ids_hex(d, sizeof(d), hex);
+	printf("%s\n%s\n", key, hex);
+	rc = fflush(stdout) == 0 ? 0 : 1;
+out:
+	OPENSSL_cleanse(raw, sizeof(raw));
+	OPENSSL_cleanse(b64, sizeof(b64));
+	OPENSSL_cleanse(key, sizeof(key));
+	return rc;
+}
 
 /* Returns -1 to exit with `*code`, 0 to run. */
 static int parse_args(int argc, char **argv, struct cli *cli, int *code)
@@ -58,6 +153,12 @@ static int parse_args(int argc, char **argv, struct cli *cli, int *code)
 			cli->config = a + 9;
 		} else if (strcmp(a, "--check-config") == 0) {
 			cli->check = 1;
+		} else if (strcmp(a, "--hash-key") == 0) {
+			*code = hash_key_cmd();
+			return -1;
+		} else if (strcmp(a, "--gen-key") == 0) {
+			*code = gen_key_cmd();
+			return -1;
 		} else if (strcmp(a, "--version") == 0 || strcmp(a, "-V") == 0) {
 			printf("llmgw-gateway %s\n", LLMGW_VERSION);
 			*code = 0;
@@ -99,14 +200,21 @@ static void warn_missing_keys(const struct gw_conf *c)
  * with sigtimedwait, which also lets this thread notice when every worker
  * has finished draining.
  */
-static void wait_for_workers(struct gw *g, const sigset_t *set)
+static void wait_for_workers(struct gw *g, const sigset_t *set, const char *path)
 {
 	unsigned nsig = 0;
 	while (!gw_workers_done(g)) {
 		const struct timespec tick = {0, 100 * 1000 * 1000};
+		struct err err;
 		int sig = sigtimedwait(set, NULL, &tick);
 		if (sig <= 0)
 			continue;
+		if (sig == SIGHUP) {
+			/* a bad file is reported and changes nothing: the running generation stays */
+			if (nsig == 0 && gw_reload(g, path, &err) < 0)
+				log_msg(LOG_LVL_ERROR, "config_reload_failed", "reason=\"%s\"", err.msg);
+			continue;
+		}
 		nsig++;
 		if (nsig == 1)
 			log_msg(LOG_LVL_INFO, "signal", "signal=%d action=drain", sig);
@@ -116,7 +224,7 @@ static void wait_for_workers(struct gw *g, const sigset_t *set)
 	}
 }
 
-static int run(struct gw_conf *conf)
+static int run(struct gw_conf *conf, const char *path)
 {
 	struct gw g;
 	struct err err;
@@ -126,6 +234,7 @@ static int run(struct gw_conf *conf)
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	if (gw_init(&g, conf, &err) < 0) {
 		log_msg(LOG_LVL_ERROR, "start_failed", "reason=\"%s\"", err.msg);
@@ -140,7 +249,10 @@ static int run(struct gw_conf *conf)
 		"addr=%s:%u version=%s workers=%u providers=%zu models=%zu keys=%zu spans=%s", g.conf->listen_host,
 		(unsigned)g.conf->listen_port, LLMGW_VERSION, g.nworkers, g.conf->nproviders, g.conf->nmodels,
 		g.conf->nkeys, g.conf->spans_url[0] != '\0' ? g.conf->spans_url : "off");
-	wait_for_workers(&g, &set);
+	if (!g.conf->auth_enabled)
+		log_msg(LOG_LVL_WARN, "auth_disabled",
+			"detail=\"auth.enabled is false: every caller is served anonymously; for demos only\"");
+	wait_for_workers(&g, &set, path);
 	log_msg(LOG_LVL_INFO, "stopped", "workers=%u", g.nworkers);
 	rc = 0;
 out:
@@ -175,5 +287,5 @@ int main(int argc, char **argv)
 	warn_missing_keys(conf);
 	/* a client closing mid-response must cost an EPIPE, not the process */
 	signal(SIGPIPE, SIG_IGN);
-	return run(conf);
+	return run(conf, cli.config);
 }

@@ -38,11 +38,11 @@ enum gw_error {
 	GWE_HTTP_VERSION,	/* 505 not HTTP/1.0 or 1.1 */
 	GWE_CLIENT_CLOSED,	/* 499 (span and metric only): the client went away before the response */
 	/* governance */
-	GWE_MODEL_NOT_ALLOWED,	  /* 403 the key may not use this model */
-	GWE_RATE_LIMIT_REQUESTS,  /* 429 requests per minute of the key or tenant */
-	GWE_RATE_LIMIT_TOKENS,	  /* 429 tokens per minute of the key or tenant */
-	GWE_QUOTA_EXCEEDED,	  /* 429 daily or monthly budget spent */
-	GWE_LIMITS_UNAVAILABLE,	  /* 503 Redis down with redis.on_failure: reject */
+	GWE_MODEL_NOT_ALLOWED,	 /* 403 the key may not use this model */
+	GWE_RATE_LIMIT_REQUESTS, /* 429 requests per minute of the key or tenant */
+	GWE_RATE_LIMIT_TOKENS,	 /* 429 tokens per minute of the key or tenant */
+	GWE_QUOTA_EXCEEDED,	 /* 429 daily or monthly budget spent */
+	GWE_LIMITS_UNAVAILABLE,	 /* 503 Redis down with redis.on_failure: reject */
 	GWE__COUNT
 };
 

@@ -18,6 +18,7 @@ trap 'rm -f "$cfg"' EXIT
 cat >"$cfg" <<YAML
 server: { listen: "127.0.0.1:${CANDIDATE_PORT:?}", workers: 1 }
 log: { level: warn }
+auth: { enabled: false }
 providers:
   - { name: up, type: openai, base_url: "${UPSTREAM_BASE_URL:?}", timeout: 30s }
 models:

@@ -35,6 +35,7 @@ function gatewayYaml(port, deadPort) {
   return `server: { listen: 127.0.0.1:${port}, workers: 2 }
 telemetry: { spans_url: "${stack.spansUrl}" }
 log: { level: info }
+auth: { enabled: false }
 routing:
   retry: { on: [429, 5xx, timeout, connect_error], per_target: 1, max_attempts: 3, backoff: 20ms, max_backoff: 200ms }
   cooldown: { failures: 0 }

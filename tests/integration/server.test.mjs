@@ -37,6 +37,7 @@ async function startGw(name, server = {}, { level = 'info' } = {}) {
   const cfg = writeConfig(stack.dir, `${name}.yaml`, `server: { listen: 127.0.0.1:${port}, max_body: 64KiB${extra} }
 telemetry: { spans_url: "${stack.spansUrl}" }
 log: { level: ${level} }
+auth: { enabled: false }
 providers:
   - { name: local, type: openai, base_url: "${mock.url}/v1", api_key_env: MOCK_API_KEY, connect_timeout: 2s, timeout: 20s }
   - { name: builtin, type: mock }

@@ -27,7 +27,7 @@ function gatewayYaml({ port }) {
   return `server: { listen: 127.0.0.1:${port}, max_body: 1MiB }
 telemetry: { spans_url: "${stack.spansUrl}" }
 log: { level: info }
-auth: { required: false }
+auth: { enabled: false }
 providers:
 ${p('local', mock.url)}
 ${p('strict', mock.url, ', first_byte_timeout: 700ms, idle_timeout: 700ms')}

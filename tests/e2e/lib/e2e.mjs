@@ -5,7 +5,8 @@
 // integration suite's helpers (same temp dir, log dumps and stop rules),
 // and an official `openai` client pointed at the gateway with a virtual
 // key the gateway knows. The SDK always sends a key, so the gateway runs
-// with auth.required and keys[] holding that key's SHA-256.
+// with auth on (the default when keys are configured) and keys[] holding
+// that key's SHA-256.
 
 import OpenAI from 'openai';
 
@@ -23,7 +24,6 @@ export function e2eGatewayYaml({ port, spansUrl, mockUrl, deadPort }) {
   return `server: { listen: 127.0.0.1:${port}, max_body: 1MiB }
 telemetry: { spans_url: "${spansUrl}" }
 log: { level: info }
-auth: { required: true }
 keys:
   - { name: e2e-sdk, sha256: ${sha256hex(E2E_KEY)}, tenant_id: e2e, team: sdk, user: openai-node }
 providers:

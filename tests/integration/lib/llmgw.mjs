@@ -50,7 +50,7 @@ export function gatewayYaml({ port, spansUrl, mockUrl, deadPort }) {
   return `server: { listen: 127.0.0.1:${port}, max_body: 64KiB }
 telemetry: { spans_url: "${spansUrl}" }
 log: { level: info }
-auth: { required: false }
+auth: { allow_anonymous: true }
 keys:
   - { name: acme-search, sha256: ${sha256hex(VKEY_ACME)}, tenant_id: acme, team: search, user: alice }
 providers:

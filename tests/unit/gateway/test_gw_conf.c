@@ -2,7 +2,9 @@
 /*
  * Unit tests for gateway/gw_conf: a full valid config loads into the
  * expected struct, defaults apply, and every class of mistake is rejected
- * with "name:line:col: key: reason" pointing at the right place.
+ * with "name:line:col: key: reason" pointing at the right place. Configs
+ * need keys or auth off: those here end with OPEN (last, so expected error
+ * lines stay put). Governance sections: test_gw_conf_gov.c.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +18,8 @@
 #include "common/buf.h"
 #include "gateway/gw_conf.h"
 
+#define OPEN "auth: { enabled: false }\n" /* serve everyone: configs not about auth */
+
 static const char valid[] = "server:\n"
 			    "  listen: 127.0.0.1:8080\n"
 			    "  max_body: 4MiB\n"
@@ -24,7 +28,7 @@ static const char valid[] = "server:\n"
 			    "  sndbuf: 1MiB\n"
 			    "log: { level: info }\n"
 			    "auth:\n"
-			    "  required: false\n"
+			    "  allow_anonymous: true\n"
 			    "keys:\n"
 			    "  - name: acme-search\n"
 			    "    sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\n"
@@ -68,7 +72,8 @@ static void test_valid(void **state)
 	assert_string_equal(c->spans_url, "ipc:///tmp/llmgw-spans.sock");
 	assert_int_equal(c->spans_sndbuf, 1u << 20);
 	assert_int_equal(c->log_level, LOG_LVL_INFO);
-	assert_false(c->auth_required);
+	assert_true(c->auth_enabled);
+	assert_true(c->allow_anonymous);
 
 	assert_int_equal(c->nkeys, 1);
 	assert_string_equal(c->keys[0].name, "acme-search");
@@ -114,7 +119,7 @@ static void test_defaults(void **state)
 				 "  - { name: o, type: openai, base_url: \"https://api.openai.com/v1/\", "
 				 "api_key_env: LLMGW_TEST_KEY }\n"
 				 "models:\n"
-				 "  - { name: m, targets: [ { provider: o, model: m } ] }\n",
+				 "  - { name: m, targets: [ { provider: o, model: m } ] }\n" OPEN,
 				 &err);
 	assert_non_null(c);
 	assert_string_equal(c->listen_host, "127.0.0.1");
@@ -181,8 +186,8 @@ static const struct bad_case bad_cases[] = {
      "keys[0].role: unknown key"},
     {"log: { level: loud }\n" PROV MODEL, "log.level: must be debug, info, warn or error"},
     {"telemetry: { spans_url: \"http://x\" }\n" PROV MODEL, "telemetry.spans_url: must be ipc://"},
-    {"auth: { required: maybe }\n" PROV MODEL, "required"},
-    {"auth: { required: true }\n" PROV MODEL, "auth.required: is true but no keys are configured"},
+    {"auth: { required: false }\n" PROV MODEL, "gw.yaml:1:9: auth.required: unknown key"},
+    {PROV MODEL, "keys: no virtual keys are configured and auth is on"},
     {MODEL, "providers: at least one provider is required"},
     {PROV, "models: at least one model is required"},
     {"providers: { name: p }\n" MODEL, "providers: must be a list"},
@@ -260,12 +265,12 @@ static void test_env_expansion(void **state)
 	struct err err;
 	setenv("LLMGW_TEST_URL", "http://10.0.0.1:8000/v1", 1);
 	struct gw_conf *c =
-	    load("providers:\n  - { name: p, type: openai, base_url: \"${LLMGW_TEST_URL}\" }\n" MODEL, &err);
+	    load("providers:\n  - { name: p, type: openai, base_url: \"${LLMGW_TEST_URL}\" }\n" MODEL OPEN, &err);
 	assert_non_null(c);
 	assert_string_equal(c->providers[0].url.host, "10.0.0.1");
 	gw_conf_free(c);
 	unsetenv("LLMGW_TEST_URL");
-	c = load("providers:\n  - { name: p, type: openai, base_url: \"${LLMGW_TEST_URL}\" }\n" MODEL, &err);
+	c = load("providers:\n  - { name: p, type: openai, base_url: \"${LLMGW_TEST_URL}\" }\n" MODEL OPEN, &err);
 	assert_null(c);
 	assert_non_null(strstr(err.msg, "gw.yaml:2:"));
 }
@@ -275,7 +280,7 @@ static void test_server_section(void **state)
 {
 	(void)state;
 	struct err err;
-	struct gw_conf *c = load(PROV MODEL, &err);
+	struct gw_conf *c = load(PROV MODEL OPEN, &err);
 	assert_non_null(c);
 	assert_true(c->workers >= 1 && c->workers <= GW_WORKERS_MAX); /* auto: online CPUs */
 	assert_int_equal(c->max_connections, 10000);
@@ -288,7 +293,8 @@ static void test_server_section(void **state)
 	gw_conf_free(c);
 	c = load(
 	    "server: { listen: 127.0.0.1:1, workers: 3, max_connections: 7, max_header_bytes: 8KiB, max_headers: 20,"
-	    " request_timeout: 2s, idle_timeout: 500ms, write_timeout: 1m, max_pending_write: 64KiB }\n" PROV MODEL,
+	    " request_timeout: 2s, idle_timeout: 500ms, write_timeout: 1m, max_pending_write: 64KiB }\n" PROV MODEL
+		OPEN,
 	    &err);
 	assert_non_null(c);
 	assert_int_equal(c->workers, 3);
@@ -300,7 +306,7 @@ static void test_server_section(void **state)
 	assert_int_equal(c->write_timeout_ms, 60000);
 	assert_int_equal(c->max_pending_write, 65536);
 	gw_conf_free(c);
-	c = load("server: { workers: auto }\n" PROV MODEL, &err);
+	c = load("server: { workers: auto }\n" PROV MODEL OPEN, &err);
 	assert_non_null(c);
 	gw_conf_free(c);
 
@@ -354,7 +360,7 @@ static void test_provider_types(void **state)
 				 "    base_url: https://acme.openai.azure.com/openai\n"
 				 "    api_version: 2024-10-21\n"
 				 "  - { name: an2, type: anthropic, base_url: \"http://127.0.0.1:1/v1\", api_version: "
-				 "2023-01-01, max_tokens: 1024 }\n" MODEL_ON("an"),
+				 "2023-01-01, max_tokens: 1024 }\n" MODEL_ON("an") OPEN,
 				 &err);
 	if (c == NULL)
 		fail_msg("%s", err.msg);
@@ -399,7 +405,7 @@ static void test_provider_types(void **state)
 	/* a Gemini model name goes into the URL path: the usual names load */
 	c = load("providers:\n  - { name: ge, type: gemini }\n" MODEL_ON(
 		     "ge") "  - { name: m2, targets: [ { "
-			   "provider: ge, model: gemini-1.5-pro_002 } ] }\n",
+			   "provider: ge, model: gemini-1.5-pro_002 } ] }\n" OPEN,
 		 &err);
 	if (c == NULL)
 		fail_msg("%s", err.msg);
@@ -467,7 +473,7 @@ static void test_models_strategy_weights(void **state)
 		       "    targets: [ { provider: p, model: x, weight: 0 }, { provider: q, model: y, weight: 0 } ]\n"
 		       "  - name: w\n"
 		       "    strategy: weighted\n"
-		       "    targets: [ { provider: r, model: z, weight: 7 } ]\n",
+		       "    targets: [ { provider: r, model: z, weight: 7 } ]\n" OPEN,
 		 &err);
 	if (c == NULL)
 		fail_msg("%s", err.msg);
@@ -488,7 +494,7 @@ static void test_models_strategy_weights(void **state)
 	c = load(PROV3 "routing: { strategy: priority }\n"
 		       "models:\n"
 		       "  - { name: a, targets: [ { provider: p, model: x } ] }\n"
-		       "  - { name: b, strategy: least-latency, targets: [ { provider: p, model: x } ] }\n",
+		       "  - { name: b, strategy: least-latency, targets: [ { provider: p, model: x } ] }\n" OPEN,
 		 &err);
 	if (c == NULL)
 		fail_msg("%s", err.msg);
@@ -531,7 +537,7 @@ static void test_models_fallbacks(void **state)
 	struct gw_conf *c = load(PROV3 "models:\n"
 				       "  - { name: a, fallbacks: [ c, b ], targets: [ { provider: p, model: x } ] }\n"
 				       "  - { name: b, fallbacks: [ a ], targets: [ { provider: q, model: y } ] }\n"
-				       "  - { name: c, fallbacks: [], targets: [ { provider: r, model: z } ] }\n",
+				       "  - { name: c, fallbacks: [], targets: [ { provider: r, model: z } ] }\n" OPEN,
 				 &err);
 	if (c == NULL)
 		fail_msg("%s", err.msg);
@@ -568,7 +574,7 @@ static void test_routing_defaults(void **state)
 {
 	(void)state;
 	struct err err;
-	struct gw_conf *c = load(PROV MODEL, &err);
+	struct gw_conf *c = load(PROV MODEL OPEN, &err);
 	assert_non_null(c);
 	const struct gw_model *m = &c->models[0];
 	assert_int_equal(m->strategy, GW_STRATEGY_WEIGHTED);
@@ -598,7 +604,7 @@ static void test_routing_defaults(void **state)
 		       "  - name: off\n"
 		       "    retry: { on: [] }\n"
 		       "    cooldown: { failures: 0 }\n"
-		       "    targets: [ { provider: q, model: y } ]\n",
+		       "    targets: [ { provider: q, model: y } ]\n" OPEN,
 		 &err);
 	if (c == NULL)
 		fail_msg("%s", err.msg);
@@ -638,7 +644,7 @@ static void test_routing_defaults(void **state)
 	};
 	for (size_t i = 0; i < sizeof(ratios) / sizeof(ratios[0]); i++) {
 		char text[512];
-		snprintf(text, sizeof(text), PROV "routing: { least_latency: %s }\n" MODEL, ratios[i].yaml);
+		snprintf(text, sizeof(text), PROV "routing: { least_latency: %s }\n" MODEL OPEN, ratios[i].yaml);
 		c = load(text, &err);
 		if (c == NULL)
 			fail_msg("ratio %zu: %s", i, err.msg);
@@ -710,7 +716,7 @@ static void test_target_indexes(void **state)
 		       "      - { provider: q, model: b }\n"
 		       "      - { provider: p, model: c }\n"
 		       "      - { provider: p, model: a, weight: 4 }\n"
-		       "      - { provider: r, model: a }\n",
+		       "      - { provider: r, model: a }\n" OPEN,
 		 &err);
 	if (c == NULL)
 		fail_msg("%s", err.msg);
@@ -745,6 +751,8 @@ static char *many_targets(size_t n)
 	for (size_t i = 0; i < n; i++)
 		if (buf_printf(&b, "      - { provider: p, model: t%zu }\n", i) < 0)
 			return NULL;
+	if (buf_puts(&b, OPEN) < 0)
+		return NULL;
 	size_t len;
 	return buf_take(&b, &len);
 }

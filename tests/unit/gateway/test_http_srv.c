@@ -35,10 +35,13 @@ static int close_calls;	    /* on_client_close callbacks seen */
 static int flood_rc = 0;    /* last http_srv_stream_write result of /flood */
 static int flood_writes;    /* successful writes before it */
 
-static const char conf_yaml[] = "providers:\n"
+/* One worker: the config generation holds one reference per configured worker (gw_gen.h). */
+static const char conf_yaml[] = "server: { workers: 1 }\n"
+				"providers:\n"
 				"  - { name: builtin, type: mock }\n"
 				"models:\n"
-				"  - { name: m, targets: [ { provider: builtin, model: mock-1 } ] }\n";
+				"  - { name: m, targets: [ { provider: builtin, model: mock-1 } ] }\n"
+				"auth: { enabled: false }\n";
 
 static void on_hold_close(struct gw_req *r, void *arg)
 {
@@ -123,6 +126,7 @@ static void worker_down(void)
 	http_srv_abort_all(&w);
 	http_srv_free(&w);
 	event_base_free(w.base);
+	gw_gen_adopt(&w, true); /* the worker's hold on the config generation, as a real worker drops it at exit */
 	gw_fini(&g);
 }
 

@@ -37,6 +37,7 @@
 #define EMBED PROVIDER_EP(PROVIDER_OP_EMBEDDINGS)
 
 #define PROVS                                                                                                          \
+	"auth: { enabled: false }\n"                                                                                   \
 	"providers:\n"                                                                                                 \
 	"  - { name: pa, type: mock }\n"                                                                               \
 	"  - { name: pb, type: mock }\n"                                                                               \

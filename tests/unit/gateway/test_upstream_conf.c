@@ -15,7 +15,8 @@
 #include "gateway/gw_conf.h"
 #include "gateway/upstream.h"
 
-#define MODEL "models:\n  - { name: m, targets: [ { provider: p, model: x } ] }\n"
+/* Ends with auth off: a config needs keys or that, and these are about providers. */
+#define MODEL "models:\n  - { name: m, targets: [ { provider: p, model: x } ] }\nauth: { enabled: false }\n"
 
 static struct gw_conf *load(const char *y, struct err *err)
 {
@@ -60,8 +61,7 @@ static void test_values(void **state)
 				 "    pool_idle_timeout: 30s\n"
 				 "    max_connections: 32\n"
 				 "    http2: prior_knowledge\n"
-				 "  - { name: q, type: openai, base_url: \"https://x\", http2: off }\n"
-				 "models:\n  - { name: m, targets: [ { provider: p, model: x } ] }\n",
+				 "  - { name: q, type: openai, base_url: \"https://x\", http2: off }\n" MODEL,
 				 &err);
 	assert_non_null(c);
 	const struct gw_provider *p = &c->providers[0];

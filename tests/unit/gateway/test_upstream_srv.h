@@ -884,7 +884,8 @@ TS_FN void tc_pool(struct tc *t, const char *url, const char *extra, const char 
 	struct err err;
 	snprintf(yaml, sizeof(yaml),
 		 "providers:\n  - { name: up, type: openai, base_url: \"%s\"%s%s }\n"
-		 "models:\n  - { name: m, targets: [ { provider: up, model: m } ] }\n",
+		 "models:\n  - { name: m, targets: [ { provider: up, model: m } ] }\n"
+		 "auth: { enabled: false }\n",
 		 url, extra != NULL ? ", " : "", extra != NULL ? extra : "");
 	t->conf = gw_conf_parse(yaml, strlen(yaml), "test.yaml", &err);
 	if (t->conf == NULL) {
