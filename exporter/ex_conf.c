@@ -28,15 +28,18 @@
 #define GiB (1024ull * MiB)
 #define HOUR_MS (3600ll * 1000)
 
-static const char *const ex_top_keys[] = {"receive", "export",	      "batch", "resource",
+static const char *const ex_top_keys[] = {"receive", "export",	      "batch", "resource", "queue",
 					  "admin",   "drain_timeout", "log",   NULL};
 static const char *const ex_receive_keys[] = {"url", "rcvbuf", NULL};
-static const char *const ex_export_keys[] = {"endpoint", "protocol", "compression", "timeout",		 "headers",
-					     "ca_file",	 "retry",    "max_pending", "max_pending_bytes", NULL};
+static const char *const ex_export_keys[] = {"endpoint",	  "protocol",	 "compression", "timeout",
+					     "headers",		  "ca_file",	 "retry",	"max_pending",
+					     "max_pending_bytes", "concurrency", "client_cert", "client_key",
+					     "http2",		  NULL};
+static const char *const ex_queue_keys[] = {"dir", "max_bytes", "segment_bytes", "fsync", NULL};
 static const char *const ex_retry_keys[] = {"initial", "max", "max_elapsed", NULL};
 static const char *const ex_batch_keys[] = {"max_spans", "max_bytes", "timeout", NULL};
 static const char *const ex_resource_keys[] = {"service_name", "attributes", NULL};
-static const char *const ex_admin_keys[] = {"listen", NULL};
+static const char *const ex_admin_keys[] = {"listen", "ready_queue_percent", "ready_failing_for", NULL};
 static const char *const ex_log_keys[] = {"level", NULL};
 
 /* ---- endpoint ------------------------------------------------------------- */
@@ -221,8 +224,25 @@ static int ex_parse_enum(const struct ycfg *y, const struct ycfg_node *m, const 
 	return 0;
 }
 
+/* An optional readable file path at key into *out (NULL when absent or ""). */
+static int ex_parse_file(struct ex_conf *c, const struct ycfg *y, const struct ycfg_node *m, const char *key,
+			 char **out, struct err *err)
+{
+	const char *v;
+	struct err e;
+	(void)c;
+	if (ycfg_get_str(y, m, key, "", &v, err) != 0)
+		return -1;
+	if (v[0] == '\0')
+		return 0;
+	if (ex_conf_file_check(v, &e) != 0)
+		return ycfg_error(y, ycfg_get(m, key), key, err, "%s", e.msg);
+	return ex_set_str(out, v, err);
+}
+
 static int ex_parse_export(struct ex_conf *c, const struct ycfg *y, const struct ycfg_node *m, struct err *err)
 {
+	int n2;
 	const char *ep, *ca;
 	int proto = (int)c->protocol, comp = (int)c->compression;
 	int64_t n;
@@ -258,6 +278,34 @@ static int ex_parse_export(struct ex_conf *c, const struct ycfg *y, const struct
 			  err) != 0)
 		return -1;
 	c->max_pending = (uint32_t)n;
+	if (ycfg_get_int(y, m, "concurrency", 1, 64, c->concurrency, &n, err) != 0)
+		return -1;
+	c->concurrency = (uint32_t)n;
+	if (ex_parse_file(c, y, m, "client_cert", &c->client_cert, err) != 0 ||
+	    ex_parse_file(c, y, m, "client_key", &c->client_key, err) != 0)
+		return -1;
+	if ((c->client_cert == NULL) != (c->client_key == NULL))
+		return ycfg_error(y, m, "client_cert", err, "client_cert and client_key go together");
+	if (ex_parse_enum(y, m, "http2", "off", "auto", &n2, err) != 0)
+		return -1;
+	c->http2 = n2 == 1;
+	return 0;
+}
+
+static int ex_parse_queue(struct ex_conf *c, const struct ycfg *y, const struct ycfg_node *m, struct err *err)
+{
+	const char *dir;
+	if (ycfg_check_keys(y, m, "queue", ex_queue_keys, err) != 0 || ycfg_get_str(y, m, "dir", "", &dir, err) != 0)
+		return -1;
+	if (dir[0] != '\0' && ex_set_str(&c->queue_dir, dir, err) != 0)
+		return -1;
+	if (ycfg_get_size(y, m, "max_bytes", 1 * MiB, 1024 * GiB, c->queue_max_bytes, &c->queue_max_bytes, err) != 0 ||
+	    ycfg_get_size(y, m, "segment_bytes", 64 * 1024, 1 * GiB, c->queue_segment_bytes, &c->queue_segment_bytes,
+			  err) != 0 ||
+	    ycfg_get_bool(y, m, "fsync", c->queue_fsync, &c->queue_fsync, err) != 0)
+		return -1;
+	if (c->queue_segment_bytes > c->queue_max_bytes)
+		return ycfg_error(y, ycfg_get(m, "segment_bytes"), "segment_bytes", err, "must not exceed max_bytes");
 	return 0;
 }
 
@@ -311,8 +359,15 @@ static int ex_parse_resource(struct ex_conf *c, const struct ycfg *y, const stru
 static int ex_parse_admin(struct ex_conf *c, const struct ycfg *y, const struct ycfg_node *m, struct err *err)
 {
 	const char *l;
+	int64_t pct;
 	if (ycfg_check_keys(y, m, "admin", ex_admin_keys, err) != 0)
 		return -1;
+	if (ycfg_get_int(y, m, "ready_queue_percent", 1, 100, (int64_t)(c->ready_queue_ratio * 100 + 0.5), &pct,
+			 err) != 0 ||
+	    ycfg_get_duration_ms(y, m, "ready_failing_for", 0, HOUR_MS, c->ready_failing_ms, &c->ready_failing_ms,
+				 err) != 0)
+		return -1;
+	c->ready_queue_ratio = (double)pct / 100.0;
 	if (ycfg_get_str(y, m, "listen", NULL, &l, err) != 0)
 		return -1;
 	if (l == NULL)
@@ -353,6 +408,7 @@ static int ex_conf_parse(struct ex_conf *c, const struct ycfg *y, struct err *er
 	    ((s = ycfg_get(root, "export")) != NULL && ex_parse_export(c, y, s, err) != 0) ||
 	    ((s = ycfg_get(root, "batch")) != NULL && ex_parse_batch(c, y, s, err) != 0) ||
 	    ((s = ycfg_get(root, "resource")) != NULL && ex_parse_resource(c, y, s, err) != 0) ||
+	    ((s = ycfg_get(root, "queue")) != NULL && ex_parse_queue(c, y, s, err) != 0) ||
 	    ((s = ycfg_get(root, "admin")) != NULL && ex_parse_admin(c, y, s, err) != 0) ||
 	    ((s = ycfg_get(root, "log")) != NULL && ex_parse_log(c, y, s, err) != 0))
 		return -1;
@@ -376,6 +432,12 @@ static int ex_conf_defaults(struct ex_conf *c, const char *path, struct err *err
 	c->retry_max_elapsed_ms = 300000;
 	c->max_pending = 64;
 	c->max_pending_bytes = 64 * MiB;
+	c->concurrency = 4;
+	c->http2 = true;
+	c->queue_max_bytes = 1 * GiB;
+	c->queue_segment_bytes = 8 * MiB;
+	c->ready_queue_ratio = 0.8;
+	c->ready_failing_ms = 60000;
 	c->batch_max_spans = 512;
 	c->batch_max_bytes = 1 * MiB;
 	c->batch_timeout_ms = 1000;
@@ -433,6 +495,9 @@ void ex_conf_free(struct ex_conf *c)
 	ex_endpoint_fini(&c->endpoint);
 	kvlist_fini(&c->headers);
 	free(c->ca_file);
+	free(c->client_cert);
+	free(c->client_key);
+	free(c->queue_dir);
 	free(c->service_name);
 	kvlist_fini(&c->resource_attrs);
 	free(c->env_resource_attributes);

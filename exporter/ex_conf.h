@@ -66,8 +66,17 @@ struct ex_conf {
 	int64_t retry_initial_ms;
 	int64_t retry_max_ms;
 	int64_t retry_max_elapsed_ms; /* 0 = retry until the queue overflows */
-	uint32_t max_pending;	      /* batches waiting for delivery */
-	uint64_t max_pending_bytes;   /* their encoded bytes */
+	uint32_t max_pending;	      /* memory queue: batches waiting for delivery */
+	uint64_t max_pending_bytes;   /* memory queue: their encoded bytes */
+	uint32_t concurrency;	      /* export requests in flight at once (1..64) */
+	char *client_cert;	      /* mTLS: PEM certificate chain, NULL = none */
+	char *client_key;	      /* mTLS: PEM private key (both or neither) */
+	bool http2;		      /* https: offer h2 by ALPN (export.http2: auto); false = HTTP/1.1 only */
+	/* queue: */
+	char *queue_dir;	      /* durable queue directory; NULL = in memory (max_pending*) */
+	uint64_t queue_max_bytes;     /* disk queue bound (entries' bytes); oldest dropped past it */
+	uint64_t queue_segment_bytes; /* a segment file is sealed past this size */
+	bool queue_fsync;	      /* fsync every append (power loss); else page cache (process crash) */
 
 	/* batch: */
 	uint32_t batch_max_spans;
@@ -84,6 +93,8 @@ struct ex_conf {
 	char *admin_host; /* NULL = admin listener disabled */
 	uint16_t admin_port;
 
+	double ready_queue_ratio;    /* admin.ready_queue_percent / 100: /readyz is 503 while the queue is fuller */
+	int64_t ready_failing_ms;   /* ... or while every export has failed for longer than this (0 = never) */
 	int64_t drain_timeout_ms;
 	enum log_level log_level;
 };

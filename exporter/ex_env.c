@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -189,15 +190,38 @@ static int ex_env_resource(struct ex_conf *c, const struct ex_env *env, struct e
 	return 0;
 }
 
+/* OTEL_EXPORTER_OTLP_[TRACES_]CLIENT_CERTIFICATE / CLIENT_KEY: mTLS, both or neither once overlaid. */
+static int ex_env_client_tls(struct ex_conf *c, struct ex_env *env, struct err *err)
+{
+	static const struct {
+		const char *what;
+		size_t off;
+	} vars[] = {{"CLIENT_CERTIFICATE", offsetof(struct ex_conf, client_cert)},
+		    {"CLIENT_KEY", offsetof(struct ex_conf, client_key)}};
+	char which[64];
+	struct err e;
+	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+		const char *v = ex_env_pick(env, vars[i].what, which);
+		char **dst = (char **)(void *)((char *)c + vars[i].off);
+		if (v == NULL)
+			continue;
+		if (ex_conf_file_check(v, &e) != 0)
+			return err_set(err, EINVAL, "env %s: %s", which, e.msg);
+		free(*dst);
+		if ((*dst = strdup(v)) == NULL)
+			return err_set(err, ENOMEM, "out of memory");
+	}
+	if ((c->client_cert == NULL) != (c->client_key == NULL))
+		return err_set(err, EINVAL, "mTLS needs both a client certificate and a client key (%s)",
+			       c->client_cert == NULL ? "no certificate" : "no key");
+	return 0;
+}
+
 int ex_env_overlay(struct ex_conf *c, ex_getenv_cb getenv_cb, void *ctx, struct err *err)
 {
 	struct ex_env env = {getenv_cb ? getenv_cb : ex_env_default_get, ctx};
-	char which[64];
 	if (ex_env_endpoint(c, &env, err) != 0 || ex_env_headers(c, &env, err) != 0 ||
 	    ex_env_scalars(c, &env, err) != 0 || ex_env_resource(c, &env, err) != 0)
 		return -1;
-	if (ex_env_pick(&env, "CLIENT_KEY", which) != NULL || ex_env_pick(&env, "CLIENT_CERTIFICATE", which) != NULL)
-		log_msg(LOG_LVL_WARN, "config_unsupported",
-			"var=%s reason=\"mTLS client certificates are not supported\"", which);
-	return 0;
+	return ex_env_client_tls(c, &env, err);
 }

@@ -28,6 +28,7 @@ struct payload {
 	uint64_t created_ns;   /* monotonic, when the batch was encoded */
 	uint64_t first_try_ns; /* monotonic, first attempt; 0 = never tried */
 	uint32_t attempts;
+	uint64_t seq;	      /* dq: entry number, in push order */
 	struct payload *next; /* queue link */
 };
 

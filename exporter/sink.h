@@ -37,11 +37,13 @@ struct sink_ops {
 	/*
 	 * Starts delivering p (which stays owned by the caller and unchanged
 	 * until done is called). done runs exactly once, later, from the event
-	 * loop, never from inside submit. One payload at a time. -1 if the sink
-	 * cannot even start (done is then not called).
+	 * loop, never from inside submit. Up to export.concurrency payloads
+	 * may be in flight at once (each with its own arg); done calls may
+	 * come in any order. -1 if the sink cannot even start this one (its
+	 * done is then not called).
 	 */
 	int (*submit)(struct sink *s, const struct payload *p, sink_done_cb done, void *arg);
-	/* Abandons the payload in flight, if any; its done is never called. */
+	/* Abandons every payload in flight; their done is never called. */
 	void (*cancel)(struct sink *s);
 	void (*destroy)(struct sink *s);
 };
