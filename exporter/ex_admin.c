@@ -7,6 +7,7 @@
 #include "exporter/ex_admin.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -59,6 +60,17 @@ static void admin_metrics(struct ex_admin *a, struct evhttp_request *req)
 	buf_fini(&b);
 }
 
+static void admin_readyz(struct ex_admin *a, struct evhttp_request *req)
+{
+	char why[160] = "", body[192];
+	if (a->ready == NULL || a->ready(a->arg, why, sizeof(why))) {
+		admin_text(req, 200, "OK", "ready\n");
+		return;
+	}
+	snprintf(body, sizeof(body), "not ready: %s\n", why[0] ? why : "unknown");
+	admin_text(req, 503, "Service Unavailable", body);
+}
+
 static void admin_handle(struct evhttp_request *req, void *arg)
 {
 	struct ex_admin *a = arg;
@@ -72,10 +84,7 @@ static void admin_handle(struct evhttp_request *req, void *arg)
 	} else if (strcmp(path, "/healthz") == 0) {
 		admin_text(req, 200, "OK", "ok\n");
 	} else if (strcmp(path, "/readyz") == 0) {
-		if (a->ready == NULL || a->ready(a->arg))
-			admin_text(req, 200, "OK", "ready\n");
-		else
-			admin_text(req, 503, "Service Unavailable", "not ready\n");
+		admin_readyz(a, req);
 	} else if (strcmp(path, "/metrics") == 0) {
 		admin_metrics(a, req);
 	} else {

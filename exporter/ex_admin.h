@@ -2,8 +2,9 @@
 /*
  * The exporter's admin listener (admin.listen, 127.0.0.1:9464 by default):
  *   GET /healthz  200 "ok" while the event loop runs (liveness)
- *   GET /readyz   200 "ready" once the PULL socket is bound, 503 before
- *                 that and while draining (readiness)
+ *   GET /readyz   200 "ready", or 503 "not ready: <reason>" while the
+ *                 ready callback says so (socket not bound yet, draining,
+ *                 queue over its high-water mark, exports failing)
  *   GET /metrics  Prometheus text format 0.0.4
  * Served by libevent's evhttp on the exporter's own loop: scrapes are rare
  * and cheap, and sharing the loop means /healthz proves the loop is alive.
@@ -12,6 +13,7 @@
 #define LLMGW_EXPORTER_EX_ADMIN_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <event2/event.h>
@@ -21,7 +23,8 @@
 
 struct ex_admin;
 
-typedef bool (*ex_admin_ready_cb)(void *arg);
+/* true when ready; else false with a short reason (one line, no secrets) written to why. */
+typedef bool (*ex_admin_ready_cb)(void *arg, char *why, size_t whylen);
 
 /*
  * Binds host:port (port 0 picks a free one; the bound port is logged as

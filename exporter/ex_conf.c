@@ -242,7 +242,7 @@ static int ex_parse_file(struct ex_conf *c, const struct ycfg *y, const struct y
 
 static int ex_parse_export(struct ex_conf *c, const struct ycfg *y, const struct ycfg_node *m, struct err *err)
 {
-	int n2;
+	int n2 = c->http2 ? 1 : 0; /* export.http2 absent: keep the default (auto) */
 	const char *ep, *ca;
 	int proto = (int)c->protocol, comp = (int)c->compression;
 	int64_t n;

@@ -9,11 +9,17 @@
  *   llmgw_exporter_records_rejected_total{reason}     bad_size|bad_magic|bad_version|bad_string|bad_field
  *   llmgw_exporter_spans_exported_total               accepted by the backend (or written to stdout/file)
  *   llmgw_exporter_spans_dropped_total{reason}        queue_full|rejected_by_backend|partial_success|
- *                                                     too_large|shutdown|retry_exhausted
+ *                                                     too_large|shutdown|retry_exhausted|disk_error|
+ *                                                     corrupt_queue
  *   llmgw_exporter_export_requests_total{result}      ok|retry|drop
  *   llmgw_exporter_retries_total                      attempts after the first, all batches
- *   llmgw_exporter_pending_batches / _pending_bytes   waiting or in flight (gauges)
- *   llmgw_exporter_batch_spans                        spans in the batch being collected (gauge)
+ *   llmgw_exporter_exports_in_flight                  attempts in the sink's hands (gauge)
+ *   llmgw_exporter_pending_batches / _pending_bytes   waiting or in flight (gauges; = queue_*)
+ *   llmgw_exporter_queue_batches / _queue_bytes       entries in the delivery queue, in flight included (gauges)
+ *   llmgw_exporter_queue_durable                      1 with queue.dir, 0 in memory (gauge)
+ *   llmgw_exporter_queue_replayed_spans_total         spans found in the disk queue at start
+ *   llmgw_exporter_batch_open_spans                   spans in the batch being collected (gauge)
+ *   llmgw_exporter_batch_spans                        spans per flushed batch (histogram)
  *   llmgw_exporter_export_duration_seconds            one export attempt, request to outcome (histogram)
  *   llmgw_exporter_build_info{version}                always 1
  */
@@ -32,6 +38,8 @@ enum ex_drop_reason {
 	EX_DROP_TOO_LARGE,	 /* request over the size limit (encoder or HTTP 413) */
 	EX_DROP_SHUTDOWN,	 /* still pending at the drain deadline */
 	EX_DROP_RETRY_EXHAUSTED, /* retry.max_elapsed passed without success */
+	EX_DROP_DISK_ERROR,	 /* the disk queue could not store the batch */
+	EX_DROP_CORRUPT_QUEUE,	 /* found unreadable in the disk queue (replay or read-back) */
 	EX_DROP__COUNT
 };
 
@@ -42,9 +50,15 @@ struct ex_metrics {
 	struct metric *dropped[EX_DROP__COUNT];
 	struct metric *requests[SEND_DROP + 1]; /* by enum send_outcome */
 	struct metric *retries;
+	struct metric *inflight;
 	struct metric *pending_batches;
 	struct metric *pending_bytes;
-	struct metric *batch_spans;
+	struct metric *queue_batches;
+	struct metric *queue_bytes;
+	struct metric *queue_durable;
+	struct metric *replayed_spans;
+	struct metric *batch_open_spans; /* gauge: the batch being collected */
+	struct metric *batch_size;	 /* histogram: spans per flushed batch */
 	struct metric *export_duration;
 	struct metric *build_info;
 };

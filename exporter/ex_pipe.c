@@ -103,6 +103,7 @@ void ex_pipe_flush(struct ex_pipe *p)
 	event_del(p->timer);
 	if (n == 0)
 		return;
+	metric_observe(p->m->batch_size, (double)n);
 	buf_init(&body, EX_MAX_REQUEST_BYTES);
 	err_clear(&e);
 	struct payload *pl = NULL;
@@ -119,7 +120,7 @@ void ex_pipe_flush(struct ex_pipe *p)
 	}
 	buf_fini(&body);
 	batch_reset(p->batch);
-	metric_set(p->m->batch_spans, 0);
+	metric_set(p->m->batch_open_spans, 0);
 }
 
 void ex_pipe_record(void *arg, const struct spanrec *r)
@@ -138,5 +139,5 @@ void ex_pipe_record(void *arg, const struct spanrec *r)
 		struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
 		evtimer_add(p->timer, &tv);
 	}
-	metric_set(p->m->batch_spans, (int64_t)batch_len(p->batch));
+	metric_set(p->m->batch_open_spans, (int64_t)batch_len(p->batch));
 }

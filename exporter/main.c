@@ -9,13 +9,18 @@
  * libevent loop and runs it. Data flows
  *   receive -> ex_pipe (batch, encode, gzip) -> retry (queue, backoff) -> sink
  *
- * Shutdown (SIGTERM/SIGINT): stop intake (reading what the socket already
- * holds), flush the partial batch, keep delivering until nothing is pending
- * or drain_timeout passes, count what is left as dropped{reason="shutdown"},
- * exit 0. A second signal cuts the drain short.
+ * Shutdown (SIGTERM/SIGINT): /readyz turns 503, intake stops (reading what
+ * the socket already holds, without blocking), the partial batch is
+ * flushed, and delivery goes on until nothing is pending or drain_timeout
+ * passes. What is left then stays in the disk queue for the next run
+ * (queue.dir), or is dropped and counted, reason shutdown (memory queue);
+ * either way it is logged as event=shutdown_left. A second signal skips
+ * the rest of the drain.
  *
- * Exit codes: 0 normal, 1 start-up failure (bind, sink), 2 configuration
- * error (message "file:line:col: key: reason" on stderr).
+ * Exit codes: 0 normal (nothing left behind, or all of it persisted on
+ * disk), 1 start-up failure (bind, sink, queue directory), 2 configuration
+ * error (message "file:line:col: key: reason" on stderr), 3 spans were lost
+ * at shutdown (memory queue not empty at the deadline).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -40,6 +45,7 @@
 #include "exporter/sink.h"
 
 #define EX_PROG "llmgw-exporter"
+#define EX_EXIT_LOST 3 /* spans dropped at shutdown */
 
 /* The process context: the only mutable state outside the modules' own objects. */
 struct ex {
@@ -58,7 +64,9 @@ struct ex {
 	struct event *sig_int;
 	struct event *drain_timer;
 	bool draining;
+	bool stopped; /* retry_stop done: nothing more is delivered */
 	uint64_t drain_start_ns;
+	int exit_code;
 };
 
 static void ex_usage(FILE *f)
@@ -69,6 +77,7 @@ static void ex_usage(FILE *f)
 		"      --check-config  load and validate the configuration, then exit (0 ok, 2 error)\n"
 		"      --version       print the version and exit\n"
 		"  -h, --help          this text\n"
+		"Exit status: 0 ok, 1 start-up failure, 2 configuration error, 3 spans lost at shutdown.\n"
 		"See docs/exporter-config.md for every key and environment variable.\n",
 		EX_PROG);
 }
@@ -83,13 +92,26 @@ static void ex_drained(void *arg)
 	event_base_loopexit(ex->evb, NULL);
 }
 
+/* Ends delivery now; the exit code says whether spans were lost. */
+static void ex_stop_delivery(struct ex *ex)
+{
+	struct retry_left left;
+	if (ex->stopped)
+		return;
+	ex->stopped = true;
+	retry_stop(ex->retry, &left);
+	if (!left.persisted && left.spans > 0)
+		ex->exit_code = EX_EXIT_LOST;
+}
+
 static void ex_drain_deadline(evutil_socket_t fd, short what, void *arg)
 {
 	struct ex *ex = arg;
 	(void)fd;
 	(void)what;
-	log_msg(LOG_LVL_WARN, "drain_deadline", "pending_batches=%zu", retry_pending(ex->retry));
-	retry_abandon(ex->retry);
+	log_msg(LOG_LVL_WARN, "drain_deadline", "pending_batches=%zu in_flight=%u", retry_pending(ex->retry),
+		retry_inflight(ex->retry));
+	ex_stop_delivery(ex);
 	event_base_loopexit(ex->evb, NULL);
 }
 
@@ -98,8 +120,10 @@ static void ex_on_signal(evutil_socket_t sig, short what, void *arg)
 	struct ex *ex = arg;
 	(void)what;
 	if (ex->draining) {
-		log_msg(LOG_LVL_WARN, "signal_again", "signal=%d action=exit_now", (int)sig);
-		ex_drain_deadline(-1, 0, ex);
+		log_msg(LOG_LVL_WARN, "signal_again", "signal=%d action=exit_now pending_batches=%zu", (int)sig,
+			retry_pending(ex->retry));
+		ex_stop_delivery(ex);
+		event_base_loopexit(ex->evb, NULL);
 		return;
 	}
 	ex->draining = true;
@@ -114,10 +138,18 @@ static void ex_on_signal(evutil_socket_t sig, short what, void *arg)
 	retry_drain(ex->retry, ex_drained, ex);
 }
 
-static bool ex_ready(void *arg)
+static bool ex_ready(void *arg, char *why, size_t whylen)
 {
 	struct ex *ex = arg;
-	return !ex->draining && receive_ready(ex->recv);
+	if (ex->draining) {
+		snprintf(why, whylen, "draining");
+		return false;
+	}
+	if (!receive_ready(ex->recv)) {
+		snprintf(why, whylen, "pipeline socket not bound");
+		return false;
+	}
+	return retry_ready(ex->retry, why, whylen);
 }
 
 /* ---- start-up / teardown -------------------------------------------------------- */
@@ -257,7 +289,9 @@ int main(int argc, char **argv)
 	}
 	log_msg(LOG_LVL_INFO, "started", "version=%s sink=%s", LLMGW_VERSION, sink_name(ex.sink));
 	event_base_dispatch(ex.evb);
+	ex_stop_delivery(&ex); /* counts a memory queue's leftovers if the loop ended some other way */
+	code = ex.exit_code;
 	ex_stop(&ex);
-	log_msg(LOG_LVL_INFO, "stopped", "exit_code=0");
-	return 0;
+	log_msg(LOG_LVL_INFO, "stopped", "exit_code=%d", code);
+	return code;
 }
