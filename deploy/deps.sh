@@ -13,6 +13,7 @@ set -eu
 pkgs="build-essential pkg-config ca-certificates curl openssl
 libevent-dev libnghttp2-dev libssl-dev libprotobuf-c-dev protobuf-c-compiler
 libyaml-dev libnanomsg-dev zlib1g-dev libjansson-dev libcmocka-dev libhiredis-dev redis-server
+nghttp2-proxy
 nodejs npm"
 
 for arg in "$@"; do

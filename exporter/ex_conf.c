@@ -31,10 +31,9 @@
 static const char *const ex_top_keys[] = {"receive", "export",	      "batch", "resource", "queue",
 					  "admin",   "drain_timeout", "log",   NULL};
 static const char *const ex_receive_keys[] = {"url", "rcvbuf", NULL};
-static const char *const ex_export_keys[] = {"endpoint",	  "protocol",	 "compression", "timeout",
-					     "headers",		  "ca_file",	 "retry",	"max_pending",
-					     "max_pending_bytes", "concurrency", "client_cert", "client_key",
-					     "http2",		  NULL};
+static const char *const ex_export_keys[] = {
+    "endpoint",	   "protocol",		"compression", "timeout",     "headers",    "ca_file", "retry",
+    "max_pending", "max_pending_bytes", "concurrency", "client_cert", "client_key", "http2",   NULL};
 static const char *const ex_queue_keys[] = {"dir", "max_bytes", "segment_bytes", "fsync", NULL};
 static const char *const ex_retry_keys[] = {"initial", "max", "max_elapsed", NULL};
 static const char *const ex_batch_keys[] = {"max_spans", "max_bytes", "timeout", NULL};
@@ -362,8 +361,8 @@ static int ex_parse_admin(struct ex_conf *c, const struct ycfg *y, const struct 
 	int64_t pct;
 	if (ycfg_check_keys(y, m, "admin", ex_admin_keys, err) != 0)
 		return -1;
-	if (ycfg_get_int(y, m, "ready_queue_percent", 1, 100, (int64_t)(c->ready_queue_ratio * 100 + 0.5), &pct,
-			 err) != 0 ||
+	if (ycfg_get_int(y, m, "ready_queue_percent", 1, 100, (int64_t)(c->ready_queue_ratio * 100 + 0.5), &pct, err) !=
+		0 ||
 	    ycfg_get_duration_ms(y, m, "ready_failing_for", 0, HOUR_MS, c->ready_failing_ms, &c->ready_failing_ms,
 				 err) != 0)
 		return -1;
