@@ -55,6 +55,37 @@ fail:
 	return NULL;
 }
 
+/* No passphrase prompts: a daemon has no terminal to read one from. */
+static int tls_no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+	(void)buf;
+	(void)size;
+	(void)rwflag;
+	(void)u;
+	return -1;
+}
+
+int tls_client_ctx_set_cert(SSL_CTX *ctx, const char *cert_file, const char *key_file, struct err *err)
+{
+	ERR_clear_error();
+	SSL_CTX_set_default_passwd_cb(ctx, tls_no_passphrase);
+	if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1)
+		return ossl_fail(err, "cannot load client certificate ", cert_file);
+	if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1) {
+		/* OpenSSL compares the key with the certificate right here; say so plainly */
+		unsigned long e = ERR_peek_last_error();
+		if (ERR_GET_LIB(e) == ERR_LIB_X509 && ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH) {
+			ERR_clear_error();
+			return err_set(err, EINVAL, "client key %s does not match the certificate %s", key_file,
+				       cert_file);
+		}
+		return ossl_fail(err, "cannot load client key ", key_file);
+	}
+	if (SSL_CTX_check_private_key(ctx) != 1)
+		return ossl_fail(err, "client key does not match the certificate ", cert_file);
+	return 0;
+}
+
 bool tls_host_is_ip(const char *host)
 {
 	unsigned char tmp[sizeof(struct in6_addr)];

@@ -4,7 +4,8 @@
  * and the exporter (the OTLP endpoint). One SSL_CTX per destination, made
  * at start-up and then only read (safe to share between threads): TLS 1.2
  * minimum and peer verification always on, against the system trust store
- * or a PEM bundle. Each connection gets its own SSL carrying SNI and the
+ * or a PEM bundle, optionally presenting a client certificate (mTLS).
+ * Each connection gets its own SSL carrying SNI and the
  * name (or IP address) the certificate must match. Both processes carry
  * secrets (API keys, export headers): they must never talk to an
  * unverified peer.
@@ -26,6 +27,16 @@
  * with SSL_CTX_free(). NULL with a reason (the OpenSSL error) in err.
  */
 SSL_CTX *tls_client_ctx_new(const char *ca_file, const unsigned char *alpn, size_t alpn_len, struct err *err);
+
+/*
+ * Adds a client certificate for mTLS to ctx (before any SSL is made from
+ * it): cert_file is a PEM chain (leaf first, then intermediates), key_file
+ * its PEM private key, unencrypted (an encrypted key fails instead of
+ * prompting on a terminal). -1 with a reason in err when a file cannot be
+ * read or parsed, or when the key does not belong to the certificate;
+ * ctx is then unusable for mTLS and should be freed.
+ */
+int tls_client_ctx_set_cert(SSL_CTX *ctx, const char *cert_file, const char *key_file, struct err *err);
 
 /*
  * New SSL for one connection to host (no brackets for IPv6): SNI and

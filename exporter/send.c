@@ -1,22 +1,33 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * OTLP/HTTP client on libevent's evhttp (optionally over bufferevent_openssl).
+ * The otlp_http sink: POSTs encoded batches to an OTLP/HTTP endpoint with
+ * up to export.concurrency requests in flight, over our own small HTTP
+ * client on bufferevents (send_conn.c, send_h1.c, send_h2.c; internals in
+ * send_int.h). This file holds the requests, the pool policy (which
+ * connection takes the next request, when to dial another), the
+ * completion path and the sink ops.
  *
- * Connection policy: one connection, reused across requests (keep-alive, as
- * OTLP recommends). It is replaced, never reconnected in place, after any
- * failure, after the server closes it, and before use when it has been idle
- * for SEND_IDLE_MAX: load balancers drop idle connections silently after
- * ~60 s and the next request on such a socket fails; and an evhttp
- * connection re-dialled in place would reuse a spent SSL object. Replacing
- * is safe because send_submit() is never called from inside evhttp.
+ * Connections. https with export.http2: auto offers ALPN "h2,http/1.1"
+ * and each connection speaks what the server picked; http:// and
+ * http2: off speak HTTP/1.1. HTTP/1.1 uses a pool of keep-alive
+ * connections, one request per connection at a time, at most concurrency
+ * of them. HTTP/2 uses one connection and multiplexes streams on it up to
+ * the server's SETTINGS_MAX_CONCURRENT_STREAMS; a second one is opened only
+ * once the first has received GOAWAY. While the first TLS connection is
+ * still negotiating, later requests wait for it rather than each dialling
+ * their own (they most likely share it). A connection is replaced, never
+ * reused, after any failure, after the server closes it, and when it has
+ * been idle for SEND_IDLE_MAX: load balancers drop idle connections
+ * silently after ~60 s and the next request on such a socket fails.
  *
  * TLS (common/tls): verification of the peer chain (system trust store or
- * ca_file), hostname or IP verification, SNI for names, TLS 1.2 minimum;
- * no ALPN (the endpoint speaks HTTP/1.1 and needs no negotiation).
+ * ca_file), host name or IP verification, SNI for names, TLS 1.2 minimum,
+ * and a client certificate when export.client_cert/client_key are set.
  *
- * Time limit: export.timeout bounds the whole attempt (connect, TLS, send,
- * response) with our own timer; evhttp's inactivity timeouts are set to
- * the same value as a second line of defence.
+ * Time limit: export.timeout bounds each attempt from submit (waiting for
+ * a connection or a stream slot, connect, TLS, sending, the response),
+ * with one timer per request; connecting has its own timer of the same
+ * length so a black-holed address is given up even with nobody waiting.
  *
  * Secrets: configured header values go on the wire only. Logs carry the
  * status, the server's message (cut, UTF-8-repaired) and header names.
@@ -27,309 +38,381 @@
 #include <string.h>
 #include <strings.h>
 
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/dns.h>
-#include <event2/http.h>
-#include <openssl/ssl.h>
 
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/tls.h"
-#include "exporter/sink.h"
+#include "exporter/send_int.h"
 
-#define SEND_IDLE_MAX_NS (30ull * 1000000000) /* below the usual 60 s LB idle timeout */
-#define SEND_MAX_HEADERS (64 * 1024)	      /* response header block */
-#define SEND_NO_LIMIT_TIMEOUT_S (24 * 3600)   /* timeout 0: evhttp still needs a value */
+static void send_pump(struct send *s);
 
-struct send {
-	struct sink base; /* first */
-	const struct ex_conf *conf;
-	struct event_base *evb;
-	struct evdns_base *dns;
-	SSL_CTX *ssl_ctx; /* NULL for http:// */
-	struct evhttp_connection *conn;
-	bool conn_dead;
-	uint64_t conn_used_ns;
-	struct evhttp_request *req; /* in flight, owned by evhttp */
-	int req_error;		    /* enum evhttp_request_error + 1; 0 = none */
-	struct event *deadline_ev;
-	sink_done_cb done;
-	void *done_arg;
-	char user_agent[96];
-};
-
-static const char *send_req_error_name(int e)
+void send_kick(struct send *s)
 {
-	switch (e - 1) {
-	case EVREQ_HTTP_TIMEOUT:
-		return "timeout";
-	case EVREQ_HTTP_EOF:
-		return "connection_closed";
-	case EVREQ_HTTP_INVALID_HEADER:
-		return "invalid_response";
-	case EVREQ_HTTP_BUFFER_ERROR:
-		return "connect_or_io_error";
-	case EVREQ_HTTP_REQUEST_CANCEL:
-		return "cancelled";
-	case EVREQ_HTTP_DATA_TOO_LONG:
-		return "response_too_large";
-	default:
-		return "connect_or_io_error";
-	}
+	event_active(s->reap_ev, EV_TIMEOUT, 0);
 }
 
-/* ---- TLS -------------------------------------------------------------------- */
+/* ---- requests --------------------------------------------------------------- */
 
-/* A fresh SSL bufferevent bound to the endpoint's name (SNI + verification). */
-static struct bufferevent *send_tls_bev(struct send *s)
+static void send_req_free(struct send_req *r)
 {
-	struct err e;
-	char q[300];
-	SSL *ssl = tls_client_ssl_new(s->ssl_ctx, s->conf->endpoint.http.host, &e);
-	if (ssl == NULL) {
-		log_msg(LOG_LVL_WARN, "export_tls_setup", "error=%s", log_quote(e.msg, q, sizeof(q)));
-		return NULL;
-	}
-	struct bufferevent *bev = bufferevent_openssl_socket_new(s->evb, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
-								 BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-	if (bev == NULL) {
-		SSL_free(ssl);
-		return NULL;
-	}
-	/* Many servers and LBs close without close_notify; that is not an error for HTTP with lengths. */
-	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-	return bev;
-}
-
-/* Why a TLS connection failed, for the log: verification result or the OpenSSL error queue. */
-static void send_tls_reason(struct send *s, char *out, size_t outsz)
-{
-	out[0] = '\0';
-	struct bufferevent *bev = s->conn ? evhttp_connection_get_bufferevent(s->conn) : NULL;
-	if (bev == NULL || s->ssl_ctx == NULL)
+	if (r == NULL)
 		return;
-	tls_describe_failure(bufferevent_openssl_get_ssl(bev), bufferevent_get_openssl_error(bev), out, outsz);
-	while (bufferevent_get_openssl_error(bev) != 0)
-		; /* drain the rest so the next connection starts clean */
+	if (r->deadline != NULL)
+		event_free(r->deadline);
+	buf_fini(&r->body);
+	free(r);
 }
 
-/* ---- connection ------------------------------------------------------------- */
-
-static void send_conn_closed(struct evhttp_connection *conn, void *arg)
+void send_req_unbind(struct send_req *r)
 {
-	struct send *s = arg;
-	if (conn == s->conn)
-		s->conn_dead = true;
+	struct send_conn *c = r->conn;
+	if (c == NULL)
+		return;
+	TAILQ_REMOVE(&c->reqs, r, link);
+	c->nreqs--;
+	r->conn = NULL;
+	if (c->nreqs == 0)
+		c->idle_since_ns = clock_mono_ns();
 }
 
-static int send_conn_ensure(struct send *s)
+void send_req_requeue(struct send_req *r)
 {
-	uint64_t now = clock_mono_ns();
-	if (s->conn != NULL && (s->conn_dead || now - s->conn_used_ns > SEND_IDLE_MAX_NS)) {
-		evhttp_connection_free(s->conn);
-		s->conn = NULL;
-	}
-	if (s->conn != NULL)
-		return 0;
-	const struct ex_endpoint *ep = &s->conf->endpoint;
-	struct bufferevent *bev = NULL;
-	if (s->ssl_ctx != NULL && (bev = send_tls_bev(s)) == NULL)
-		return -1;
-	s->conn = evhttp_connection_base_bufferevent_new(s->evb, s->dns, bev, ep->http.host, ep->http.port);
-	if (s->conn == NULL) {
-		if (bev != NULL)
-			bufferevent_free(bev);
-		return -1;
-	}
-	int64_t t = s->conf->timeout_ms;
-	struct timeval tv = {t > 0 ? t / 1000 : SEND_NO_LIMIT_TIMEOUT_S, t > 0 ? (t % 1000) * 1000 : 0};
-	evhttp_connection_set_timeout_tv(s->conn, &tv);
-	evhttp_connection_set_retries(s->conn, 0); /* retry.c owns retries, with backoff */
-	evhttp_connection_set_max_body_size(s->conn, SEND_RESPONSE_MAX);
-	evhttp_connection_set_max_headers_size(s->conn, SEND_MAX_HEADERS);
-	evhttp_connection_set_closecb(s->conn, send_conn_closed, s);
-	s->conn_dead = false;
-	s->conn_used_ns = now;
-	return 0;
+	send_req_unbind(r);
+	r->status = 0;
+	r->has_ctype = r->has_retry_after = r->too_large = r->got_byte = r->h2_unsent = r->h2_final = false;
+	buf_reset(&r->body);
+	TAILQ_INSERT_HEAD(&r->s->waiting, r, link);
+	send_kick(r->s);
 }
 
-/* ---- completion --------------------------------------------------------------- */
-
-static void send_finish(struct send *s, const struct sink_result *res)
+/* Parks the (unbound) request with its result for the reap event. */
+static void send_req_finish(struct send_req *r, const struct sink_result *res)
 {
-	sink_done_cb done = s->done;
-	s->done = NULL;
-	s->req = NULL;
-	event_del(s->deadline_ev);
-	s->conn_used_ns = clock_mono_ns();
-	if (res->outcome == SEND_RETRY && res->status == 0)
-		s->conn_dead = true; /* never reuse a connection that just failed */
-	if (done != NULL)
-		done(s->done_arg, res);
+	event_del(r->deadline);
+	r->res = *res;
+	TAILQ_INSERT_TAIL(&r->s->completed, r, link);
+	send_kick(r->s);
 }
 
-/* No HTTP response: connect/TLS/IO error, timeout, or an oversized response. */
-static void send_failed(struct send *s, const char *why)
+void send_req_failed(struct send_req *r, const char *why, const char *detail)
 {
 	struct sink_result res = {SEND_RETRY, 0, -1, 0, 0};
-	char tls[200], q[240];
-	send_tls_reason(s, tls, sizeof(tls));
-	if (s->req_error - 1 == EVREQ_HTTP_DATA_TOO_LONG) {
-		/* OTLP: a response over the limit is a non-retryable error. */
-		res.outcome = SEND_DROP;
-		res.drop_status = -1;
-	}
-	log_msg(LOG_LVL_WARN, "export_failed", "endpoint=%s error=%s%s%s outcome=%s", s->conf->endpoint.http.authority,
-		why, tls[0] ? " tls_error=" : "", tls[0] ? log_quote(tls, q, sizeof(q)) : "",
-		send_outcome_name(res.outcome));
-	s->conn_dead = true;
-	send_finish(s, &res);
+	char q[240];
+	log_msg(LOG_LVL_WARN, "export_failed", "endpoint=%s error=%s%s%s outcome=%s",
+		r->s->conf->endpoint.http.authority, why, detail != NULL ? " detail=" : "",
+		detail != NULL ? log_quote(detail, q, sizeof(q)) : "", send_outcome_name(res.outcome));
+	send_req_finish(r, &res);
 }
 
-static void send_log_response(struct send *s, int status, enum send_outcome o, const struct send_response *r,
+void send_req_header(struct send_req *r, const char *name, size_t nlen, const char *value, size_t vlen)
+{
+	char *dst;
+	size_t cap;
+	if (nlen == 12 && strncasecmp(name, "content-type", 12) == 0) {
+		dst = r->ctype;
+		cap = sizeof(r->ctype);
+		r->has_ctype = true;
+	} else if (nlen == 11 && strncasecmp(name, "retry-after", 11) == 0) {
+		dst = r->retry_after;
+		cap = sizeof(r->retry_after);
+		r->has_retry_after = true;
+	} else {
+		return;
+	}
+	/* a value that does not fit is cut: a Retry-After that long is malformed anyway */
+	if (vlen >= cap)
+		vlen = cap - 1;
+	memcpy(dst, value, vlen);
+	dst[vlen] = '\0';
+}
+
+bool send_req_body(struct send_req *r, const void *data, size_t len)
+{
+	if (r->too_large)
+		return false;
+	if (buf_append(&r->body, data, len) != 0) {
+		r->too_large = true;
+		return false;
+	}
+	return true;
+}
+
+static void send_log_response(struct send_req *r, enum send_outcome o, const struct send_response *sr,
 			      int64_t retry_after_ms)
 {
 	char q[300];
-	const char *msg = log_quote(r->message, q, sizeof(q));
-	if (o == SEND_OK && r->partial)
+	const char *ep = r->s->conf->endpoint.http.authority, *msg = log_quote(sr->message, q, sizeof(q));
+	if (o == SEND_OK && sr->partial)
 		log_msg(LOG_LVL_WARN, "export_partial_success", "endpoint=%s status=%d rejected_spans=%lld message=%s",
-			s->conf->endpoint.http.authority, status, (long long)r->rejected_spans, msg);
+			ep, r->status, (long long)sr->rejected_spans, msg);
 	else if (o == SEND_RETRY)
-		log_msg(LOG_LVL_WARN, "export_retry", "endpoint=%s status=%d retry_after_ms=%lld message=%s",
-			s->conf->endpoint.http.authority, status, (long long)retry_after_ms, msg);
+		log_msg(LOG_LVL_WARN, "export_retry", "endpoint=%s status=%d retry_after_ms=%lld message=%s", ep,
+			r->status, (long long)retry_after_ms, msg);
 	else if (o == SEND_DROP)
-		log_msg(LOG_LVL_ERROR, "export_rejected", "endpoint=%s status=%d message=%s",
-			s->conf->endpoint.http.authority, status, msg);
+		log_msg(LOG_LVL_ERROR, "export_rejected", "endpoint=%s status=%d message=%s", ep, r->status, msg);
 	else
-		log_msg(LOG_LVL_DEBUG, "export_ok", "endpoint=%s status=%d", s->conf->endpoint.http.authority, status);
+		log_msg(LOG_LVL_DEBUG, "export_ok", "endpoint=%s status=%d", ep, r->status);
 }
 
-static void send_req_done(struct evhttp_request *req, void *arg)
+void send_req_response(struct send_req *r)
 {
-	struct send *s = arg;
-	int status = req ? evhttp_request_get_response_code(req) : 0;
-	if (status == 0) {
-		send_failed(s, send_req_error_name(s->req_error));
+	struct sink_result res = {send_outcome_classify(r->status), r->status, -1, 0, r->status};
+	struct send_response sr;
+	if (r->too_large) {
+		/* OTLP: a response over the 4 MiB parsing limit is a non-retryable error */
+		res.outcome = SEND_DROP;
+		res.drop_status = -1;
+		log_msg(LOG_LVL_WARN, "export_failed", "endpoint=%s status=%d error=response_too_large outcome=drop",
+			r->s->conf->endpoint.http.authority, r->status);
+		send_req_finish(r, &res);
 		return;
 	}
-	struct evbuffer *in = evhttp_request_get_input_buffer(req);
-	struct evkeyvalq *hdr = evhttp_request_get_input_headers(req);
-	size_t len = evbuffer_get_length(in);
-	struct send_response r;
-	struct sink_result res = {send_outcome_classify(status), status, -1, 0, status};
-	enum send_body_kind kind = send_outcome_body_kind(evhttp_find_header(hdr, "Content-Type"));
-	const unsigned char *body = len ? evbuffer_pullup(in, -1) : NULL;
-	if (send_outcome_decode(status, body, len, kind, &r) != 0)
-		snprintf(r.message, sizeof(r.message), "(undecodable %zu-byte response body)", len);
-	if (res.outcome == SEND_OK && r.partial)
-		res.rejected_spans = r.rejected_spans;
+	enum send_body_kind kind = send_outcome_body_kind(r->has_ctype ? r->ctype : NULL);
+	if (send_outcome_decode(r->status, r->body.data, r->body.len, kind, &sr) != 0)
+		snprintf(sr.message, sizeof(sr.message), "(undecodable %zu-byte response body)", r->body.len);
+	if (res.outcome == SEND_OK && sr.partial)
+		res.rejected_spans = sr.rejected_spans;
 	if (res.outcome == SEND_RETRY &&
-	    send_outcome_retry_after(evhttp_find_header(hdr, "Retry-After"), time(NULL), &res.retry_after_ms) != 0)
+	    (!r->has_retry_after || send_outcome_retry_after(r->retry_after, time(NULL), &res.retry_after_ms) != 0))
 		res.retry_after_ms = -1;
-	send_log_response(s, status, res.outcome, &r, res.retry_after_ms);
-	send_finish(s, &res);
+	send_log_response(r, res.outcome, &sr, res.retry_after_ms);
+	send_req_finish(r, &res);
 }
 
-static void send_req_error(enum evhttp_request_error e, void *arg)
+/* The attempt's time is up, wherever it is. */
+static void send_req_deadline(evutil_socket_t fd, short what, void *arg)
 {
-	struct send *s = arg;
-	s->req_error = (int)e + 1;
-}
-
-static void send_deadline(evutil_socket_t fd, short what, void *arg)
-{
-	struct send *s = arg;
+	struct send_req *r = arg;
+	struct send_conn *c = r->conn;
 	(void)fd;
 	(void)what;
-	if (s->req == NULL)
+	if (c == NULL) {
+		TAILQ_REMOVE(&r->s->waiting, r, link);
+	} else if (c->state != SCONN_READY) {
+		send_req_unbind(r); /* the connection goes on: the next request may use it */
+	} else if (c->proto == SEND_PROTO_H2 && c->last_read_ns > r->dispatched_ns) {
+		send_h2_abort(c, r); /* the session is alive, only this stream is slow */
+		send_h2_flush(c);
+	} else {
+		/* HTTP/1.1 mid-response, or an HTTP/2 session silent since the request: unusable */
+		send_conn_close(c, "timeout", NULL, false);
 		return;
-	/* Cancelling frees the request and resets the connection; our done is not called by evhttp. */
-	evhttp_cancel_request(s->req);
-	s->req = NULL;
-	s->req_error = EVREQ_HTTP_TIMEOUT + 1;
-	send_failed(s, "timeout");
+	}
+	send_req_failed(r, "timeout", NULL);
+}
+
+/* ---- the pump: waiting requests onto connections -------------------------------- */
+
+/* A connection that can take one more request now (or once connected), closing stale idle ones on the way. */
+static struct send_conn *send_conn_pick(struct send *s)
+{
+	struct send_conn *c, *next;
+	uint64_t now = clock_mono_ns();
+	for (c = TAILQ_FIRST(&s->conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, link);
+		if (c->state == SCONN_CONNECTING) {
+			/* likely HTTP/2: everyone waits for this one; HTTP/1.1: one request per connection */
+			if ((c->offer_h2 && s->hint != SEND_PROTO_H1) || c->nreqs == 0)
+				return c;
+			continue;
+		}
+		if (c->nreqs == 0 && now - c->idle_since_ns > SEND_IDLE_MAX_NS) {
+			send_conn_close(c, NULL, NULL, false);
+			continue;
+		}
+		if (c->proto == SEND_PROTO_H2 ? send_h2_has_room(c) : c->nreqs == 0 && c->reusable)
+			return c;
+	}
+	return NULL;
+}
+
+/* No connection can take a request: may another one be opened? */
+static bool send_may_open(const struct send *s)
+{
+	const struct send_conn *c;
+	if (s->nconns >= s->max_inflight)
+		return false;
+	TAILQ_FOREACH(c, &s->conns, link)
+	{
+		if (c->state == SCONN_READY && c->proto == SEND_PROTO_H2 && !c->goaway)
+			return false; /* one HTTP/2 connection: wait for a stream slot on it */
+	}
+	return true;
+}
+
+static void send_pump(struct send *s)
+{
+	struct send_req *r;
+	struct send_conn *c;
+	while ((r = TAILQ_FIRST(&s->waiting)) != NULL) {
+		c = send_conn_pick(s);
+		bool opened = c == NULL && send_may_open(s);
+		if (opened)
+			c = send_conn_open(s);
+		if (c == NULL && !opened)
+			break; /* all busy: a finishing request kicks the pump again */
+		TAILQ_REMOVE(&s->waiting, r, link);
+		if (c == NULL)
+			send_req_failed(r, "cannot_start_request", "cannot create a connection");
+		else
+			send_conn_bind(c, r);
+	}
+	TAILQ_FOREACH(c, &s->conns, link)
+	{
+		if (c->state == SCONN_READY && c->proto == SEND_PROTO_H2)
+			send_h2_flush(c);
+	}
+}
+
+/* Frees dead connections, calls done for finished requests, then fills free slots. */
+static void send_reap(evutil_socket_t fd, short what, void *arg)
+{
+	struct send *s = arg;
+	struct send_conn *c;
+	struct send_req *r;
+	(void)fd;
+	(void)what;
+	while ((c = TAILQ_FIRST(&s->graveyard)) != NULL) {
+		TAILQ_REMOVE(&s->graveyard, c, link);
+		send_conn_free(c);
+	}
+	/*
+	 * Only those finished before this round: a request that fails at once
+	 * when done submits it again is reported on the next round, so the
+	 * loop always gets back to libevent.
+	 */
+	unsigned todo = 0;
+	TAILQ_FOREACH(r, &s->completed, link)
+	todo++;
+	while (todo-- > 0 && (r = TAILQ_FIRST(&s->completed)) != NULL) {
+		/* r is gone before done runs: done may submit (reusing the slot) or cancel */
+		struct sink_result res = r->res;
+		sink_done_cb done = r->done;
+		void *darg = r->arg;
+		TAILQ_REMOVE(&s->completed, r, link);
+		s->inflight--;
+		send_req_free(r);
+		done(darg, &res);
+	}
+	send_pump(s);
 }
 
 /* ---- sink ops ------------------------------------------------------------------- */
 
-static int send_headers(struct send *s, struct evhttp_request *req, const struct payload *p)
-{
-	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-	if (evhttp_add_header(h, "Host", s->conf->endpoint.http.authority) != 0 ||
-	    evhttp_add_header(h, "User-Agent", s->user_agent) != 0 ||
-	    evhttp_add_header(h, "Content-Type",
-			      (p->flags & PAYLOAD_F_JSON) ? "application/json" : "application/x-protobuf") != 0)
-		return -1;
-	if ((p->flags & PAYLOAD_F_GZIP) && evhttp_add_header(h, "Content-Encoding", "gzip") != 0)
-		return -1;
-	const struct kvlist *cfg = &s->conf->headers;
-	for (size_t i = 0; i < cfg->n; i++) {
-		/* A configured User-Agent replaces ours rather than doubling it. */
-		if (strcasecmp(cfg->items[i].key, "User-Agent") == 0)
-			evhttp_remove_header(h, "User-Agent");
-		if (evhttp_add_header(h, cfg->items[i].key, cfg->items[i].value) != 0)
-			return -1;
-	}
-	return 0;
-}
-
 static int send_submit(struct sink *base, const struct payload *p, sink_done_cb done, void *arg)
 {
 	struct send *s = (struct send *)base;
-	if (s->req != NULL || send_conn_ensure(s) != 0)
+	if (s->inflight >= s->max_inflight)
 		return -1;
-	struct evhttp_request *req = evhttp_request_new(send_req_done, s);
-	if (req == NULL)
+	struct send_req *r = calloc(1, sizeof(*r));
+	if (r == NULL)
 		return -1;
-	evhttp_request_set_error_cb(req, send_req_error);
-	if (send_headers(s, req, p) != 0 || evbuffer_add(evhttp_request_get_output_buffer(req), p->data, p->len) != 0) {
-		evhttp_request_free(req);
-		return -1;
-	}
-	s->req_error = 0;
-	s->done = done;
-	s->done_arg = arg;
-	if (evhttp_make_request(s->conn, req, EVHTTP_REQ_POST, s->conf->endpoint.target) != 0) {
-		/* evhttp has released req on this path. */
-		s->done = NULL;
-		s->conn_dead = true;
+	r->s = s;
+	r->p = p;
+	r->done = done;
+	r->arg = arg;
+	buf_init(&r->body, SEND_RESPONSE_MAX);
+	if ((r->deadline = evtimer_new(s->evb, send_req_deadline, r)) == NULL) {
+		send_req_free(r);
 		return -1;
 	}
-	s->req = req;
 	if (s->conf->timeout_ms > 0) {
 		struct timeval tv = {s->conf->timeout_ms / 1000, (s->conf->timeout_ms % 1000) * 1000};
-		event_add(s->deadline_ev, &tv);
+		evtimer_add(r->deadline, &tv);
 	}
+	s->inflight++;
+	TAILQ_INSERT_TAIL(&s->waiting, r, link);
+	send_pump(s); /* never calls done: finished requests wait for the reap event */
 	return 0;
 }
 
 static void send_cancel(struct sink *base)
 {
 	struct send *s = (struct send *)base;
-	event_del(s->deadline_ev);
-	s->done = NULL;
-	if (s->req != NULL) {
-		evhttp_cancel_request(s->req);
-		s->req = NULL;
-		s->conn_dead = true;
+	struct send_conn *c, *next;
+	struct send_req *r;
+	while ((r = TAILQ_FIRST(&s->waiting)) != NULL) {
+		TAILQ_REMOVE(&s->waiting, r, link);
+		send_req_free(r);
 	}
+	while ((r = TAILQ_FIRST(&s->completed)) != NULL) {
+		TAILQ_REMOVE(&s->completed, r, link);
+		send_req_free(r);
+	}
+	for (c = TAILQ_FIRST(&s->conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, link);
+		bool h2 = c->state == SCONN_READY && c->proto == SEND_PROTO_H2;
+		bool busy = c->state == SCONN_READY && c->nreqs > 0;
+		while ((r = TAILQ_FIRST(&c->reqs)) != NULL) {
+			if (h2)
+				send_h2_abort(c, r); /* RST_STREAM; the session stays */
+			else
+				send_req_unbind(r);
+			send_req_free(r);
+		}
+		if (busy && !h2)
+			send_conn_close(c, NULL, NULL, false); /* a response half read */
+		else if (h2)
+			send_h2_flush(c);
+	}
+	s->inflight = 0;
 }
 
 static void send_destroy(struct sink *base)
 {
 	struct send *s = (struct send *)base;
+	struct send_conn *c;
 	if (s == NULL)
 		return;
-	if (s->conn != NULL)
-		evhttp_connection_free(s->conn);
-	if (s->deadline_ev != NULL)
-		event_free(s->deadline_ev);
+	send_cancel(base);
+	while ((c = TAILQ_FIRST(&s->conns)) != NULL)
+		send_conn_close(c, NULL, NULL, false);
+	while ((c = TAILQ_FIRST(&s->graveyard)) != NULL) {
+		TAILQ_REMOVE(&s->graveyard, c, link);
+		send_conn_free(c);
+	}
+	if (s->reap_ev != NULL)
+		event_free(s->reap_ev);
 	if (s->dns != NULL)
 		evdns_base_free(s->dns, 0);
 	SSL_CTX_free(s->ssl_ctx);
+	if (s->h2_names != NULL) {
+		for (size_t i = 0; i < s->nh2_names; i++)
+			free(s->h2_names[i]);
+		free(s->h2_names);
+	}
 	free(s);
+}
+
+/* Configured header names in lower case, as HTTP/2 requires on the wire. */
+static int send_h2_names(struct send *s)
+{
+	const struct kvlist *h = &s->conf->headers;
+	if (h->n == 0)
+		return 0;
+	if ((s->h2_names = calloc(h->n, sizeof(*s->h2_names))) == NULL)
+		return -1;
+	s->nh2_names = h->n;
+	for (size_t i = 0; i < h->n; i++) {
+		if ((s->h2_names[i] = strdup(h->items[i].key)) == NULL)
+			return -1;
+		for (char *p = s->h2_names[i]; *p; p++)
+			if (*p >= 'A' && *p <= 'Z')
+				*p = (char)(*p - 'A' + 'a');
+	}
+	return 0;
+}
+
+static int send_tls_setup(struct send *s, struct err *err)
+{
+	const struct ex_conf *c = s->conf;
+	struct err e;
+	if ((s->ssl_ctx = tls_client_ctx_new(c->ca_file, NULL, 0, &e)) == NULL)
+		return err_set(err, e.code, "TLS: %s", e.msg);
+	if (c->client_cert != NULL && tls_client_ctx_set_cert(s->ssl_ctx, c->client_cert, c->client_key, &e) != 0)
+		return err_set(err, e.code, "TLS client certificate: %s", e.msg);
+	return 0;
 }
 
 static struct sink *send_create(struct event_base *evb, const struct ex_conf *c, struct err *err)
@@ -342,23 +425,23 @@ static struct sink *send_create(struct event_base *evb, const struct ex_conf *c,
 	s->base.ops = &sink_otlp_http_ops;
 	s->conf = c;
 	s->evb = evb;
+	s->max_inflight = c->concurrency > 0 ? c->concurrency : 1;
+	TAILQ_INIT(&s->waiting);
+	TAILQ_INIT(&s->completed);
+	TAILQ_INIT(&s->conns);
+	TAILQ_INIT(&s->graveyard);
 	snprintf(s->user_agent, sizeof(s->user_agent), "llmgw-exporter/%s", LLMGW_VERSION);
-	s->deadline_ev = evtimer_new(evb, send_deadline, s);
+	s->reap_ev = event_new(evb, -1, 0, send_reap, s);
 	/* Async DNS: a resolver stall must never block the loop. Falls back to no nameservers (IPs only). */
 	s->dns = evdns_base_new(evb, EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE);
 	if (s->dns == NULL)
 		s->dns = evdns_base_new(evb, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
-	if (s->deadline_ev == NULL || s->dns == NULL) {
+	if (s->reap_ev == NULL || s->dns == NULL || send_h2_names(s) != 0) {
 		err_set(err, ENOMEM, "cannot set up the HTTP client");
 		goto fail;
 	}
-	if (c->endpoint.http.tls) {
-		struct err e;
-		if ((s->ssl_ctx = tls_client_ctx_new(c->ca_file, NULL, 0, &e)) == NULL) {
-			err_set(err, e.code, "TLS: %s", e.msg);
-			goto fail;
-		}
-	}
+	if (c->endpoint.http.tls && send_tls_setup(s, err) != 0)
+		goto fail;
 	return &s->base;
 fail:
 	send_destroy(&s->base);

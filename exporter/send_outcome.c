@@ -109,8 +109,12 @@ static int hd_time(const char **p, struct tm *tm)
 	return tm->tm_hour > 23 || tm->tm_min > 59 || tm->tm_sec > 60 ? -1 : 0;
 }
 
-/* After "Day, ": "06 Nov 1994 08:49:37 GMT" (IMF-fixdate) or "06-Nov-94 08:49:37 GMT" (RFC 850). */
-static int hd_after_comma(const char *p, struct tm *tm)
+/*
+ * After "Day, ": "06 Nov 1994 08:49:37 GMT" (IMF-fixdate) or
+ * "06-Nov-94 08:49:37 GMT" (RFC 850; tm_year is then the two-digit year
+ * and *two_digit is set for the caller to place in a century).
+ */
+static int hd_after_comma(const char *p, struct tm *tm, bool *two_digit)
 {
 	int year;
 	if (hd_num(&p, 2, &tm->tm_mday))
@@ -119,13 +123,14 @@ static int hd_after_comma(const char *p, struct tm *tm)
 		p++;
 		if (hd_month(&p, &tm->tm_mon) || hd_lit(&p, " ") || hd_num(&p, 4, &year) || hd_lit(&p, " "))
 			return -1;
+		tm->tm_year = year - 1900;
 	} else {
 		if (hd_lit(&p, "-") || hd_month(&p, &tm->tm_mon) || hd_lit(&p, "-") || hd_num(&p, 2, &year) ||
 		    hd_lit(&p, " "))
 			return -1;
-		year += year < 70 ? 2000 : 1900; /* two-digit years: RFC 9110 says pick the recent past */
+		tm->tm_year = year;
+		*two_digit = true;
 	}
-	tm->tm_year = year - 1900;
 	if (hd_time(&p, tm) || hd_lit(&p, " GMT"))
 		return -1;
 	return *p == '\0' ? 0 : -1;
@@ -150,16 +155,30 @@ static int hd_asctime(const char *p, struct tm *tm)
 	return 0;
 }
 
-int send_outcome_http_date(const char *s, time_t *out)
+/*
+ * RFC 9110 5.6.7: a two-digit year that would be more than 50 years in the
+ * future is the most recent past year with those digits.
+ */
+static int hd_century(int yy, time_t now)
+{
+	struct tm nt;
+	int now_year = gmtime_r(&now, &nt) != NULL ? nt.tm_year + 1900 : 1970;
+	int year = now_year - now_year % 100 + yy;
+	return year > now_year + 50 ? year - 100 : year;
+}
+
+/* An HTTP-date into unix seconds; now places RFC 850's two-digit years. */
+static int hd_parse(const char *s, time_t now, time_t *out)
 {
 	struct tm tm;
+	bool two_digit = false;
 	memset(&tm, 0, sizeof(tm));
 	const char *comma = strchr(s, ',');
 	int rc;
 	if (comma != NULL) {
 		if (comma - s < 3 || comma - s > 9 || comma[1] != ' ')
 			return -1;
-		rc = hd_after_comma(comma + 2, &tm);
+		rc = hd_after_comma(comma + 2, &tm, &two_digit);
 	} else {
 		if (strlen(s) < 4 || s[3] != ' ')
 			return -1;
@@ -167,11 +186,21 @@ int send_outcome_http_date(const char *s, time_t *out)
 	}
 	if (rc != 0 || tm.tm_mday < 1 || tm.tm_mday > 31)
 		return -1;
+	if (two_digit)
+		tm.tm_year = hd_century(tm.tm_year, now) - 1900;
+	int mday = tm.tm_mday, mon = tm.tm_mon;
 	time_t t = timegm(&tm);
 	if (t == (time_t)-1)
 		return -1;
+	if (tm.tm_mday != mday || tm.tm_mon != mon)
+		return -1; /* timegm normalised it: "31 Feb" is not a date */
 	*out = t;
 	return 0;
+}
+
+int send_outcome_http_date(const char *s, time_t *out)
+{
+	return hd_parse(s, time(NULL), out);
 }
 
 int send_outcome_retry_after(const char *value, time_t now, int64_t *delay_ms)
@@ -202,7 +231,7 @@ int send_outcome_retry_after(const char *value, time_t now, int64_t *delay_ms)
 		return -1;
 	memcpy(tmp, value, n);
 	tmp[n] = '\0';
-	if (send_outcome_http_date(tmp, &when) != 0)
+	if (hd_parse(tmp, now, &when) != 0)
 		return -1;
 	int64_t d = when > now ? (int64_t)(when - now) : 0;
 	*delay_ms = (d > SEND_RETRY_AFTER_MAX_S ? SEND_RETRY_AFTER_MAX_S : d) * 1000;

@@ -45,13 +45,17 @@ enum send_body_kind send_outcome_body_kind(const char *content_type);
 /*
  * Parses an HTTP-date in any of the three forms RFC 9110 requires
  * recipients to accept (IMF-fixdate, RFC 850, asctime) into unix seconds.
- * -1 if s is not one of them.
+ * RFC 850's two-digit year is placed in the century that puts it at most
+ * 50 years after the current year. -1 if s is not one of them, or names a
+ * day the month does not have.
  */
 int send_outcome_http_date(const char *s, time_t *out);
 
 /*
  * Retry-After as a delay from now (unix seconds): delay-seconds or an
- * HTTP-date (a date in the past means 0). Clamped to SEND_RETRY_AFTER_MAX_S.
+ * HTTP-date in any of the three forms, relative to now (which also places
+ * an RFC 850 two-digit year); a date in the past means 0. Clamped to
+ * SEND_RETRY_AFTER_MAX_S.
  * -1 when value is NULL or malformed (the caller then uses its backoff).
  */
 int send_outcome_retry_after(const char *value, time_t now, int64_t *delay_ms);

@@ -8,8 +8,10 @@
  * write happens in submit (a local write of one line; a full stdout pipe
  * would block, which is acceptable for a debugging sink) and the outcome is
  * reported from a zero-delay event, keeping the sink contract that done
- * never runs inside submit. A failed write is SEND_RETRY: a full disk or a
- * rotated file can recover.
+ * never runs inside submit. Up to export.concurrency submissions may be
+ * outstanding; they are written in submission order and their outcomes
+ * reported in that same order (a small ring). A failed write is
+ * SEND_RETRY: a full disk or a rotated file can recover.
  */
 #include "exporter/sink.h"
 
@@ -23,14 +25,20 @@
 
 #include "common/log.h"
 
+/* A written line whose outcome is not reported yet. */
+struct sink_fd_pending {
+	sink_done_cb done;
+	void *arg;
+	enum send_outcome outcome;
+};
+
 struct sink_fd {
 	struct sink base; /* first: struct sink * casts to struct sink_fd * */
 	int fd;
 	bool own_fd;
 	struct event *done_ev;
-	sink_done_cb done;
-	void *arg;
-	struct sink_result res;
+	struct sink_fd_pending *ring; /* cap entries, oldest at head */
+	unsigned cap, head, n;
 };
 
 /* Writes all of iov (data + "\n"), retrying short writes and EINTR. */
@@ -58,32 +66,43 @@ static int sink_fd_write(int fd, const char *data, size_t len)
 	return 0;
 }
 
+/*
+ * Reports outcomes oldest first. done may submit again or cancel, so the
+ * ring is re-read each time; submissions made meanwhile are reported on the
+ * next round, so a caller that always submits from done cannot hold the
+ * loop in here.
+ */
 static void sink_fd_done(evutil_socket_t fd, short what, void *arg)
 {
 	struct sink_fd *s = arg;
+	unsigned todo = s->n;
 	(void)fd;
 	(void)what;
-	sink_done_cb done = s->done;
-	s->done = NULL;
-	if (done != NULL)
-		done(s->arg, &s->res);
+	while (todo-- > 0 && s->n > 0) {
+		struct sink_fd_pending e = s->ring[s->head];
+		struct sink_result res = {e.outcome, 0, -1, 0, 0};
+		s->head = (s->head + 1) % s->cap;
+		s->n--;
+		e.done(e.arg, &res);
+	}
 }
 
 static int sink_fd_submit(struct sink *base, const struct payload *p, sink_done_cb done, void *arg)
 {
 	struct sink_fd *s = (struct sink_fd *)base;
-	if (s->done != NULL)
+	struct sink_fd_pending *e;
+	if (s->n >= s->cap)
 		return -1;
-	memset(&s->res, 0, sizeof(s->res));
-	s->res.retry_after_ms = -1;
+	e = &s->ring[(s->head + s->n) % s->cap];
 	if (sink_fd_write(s->fd, p->data, p->len) != 0) {
 		log_msg(LOG_LVL_WARN, "sink_write_failed", "sink=%s error=\"%s\"", base->ops->name, strerror(errno));
-		s->res.outcome = SEND_RETRY;
+		e->outcome = SEND_RETRY;
 	} else {
-		s->res.outcome = SEND_OK;
+		e->outcome = SEND_OK;
 	}
-	s->done = done;
-	s->arg = arg;
+	e->done = done;
+	e->arg = arg;
+	s->n++;
 	event_active(s->done_ev, EV_TIMEOUT, 0);
 	return 0;
 }
@@ -92,7 +111,7 @@ static void sink_fd_cancel(struct sink *base)
 {
 	struct sink_fd *s = (struct sink_fd *)base;
 	event_del(s->done_ev);
-	s->done = NULL;
+	s->head = s->n = 0;
 }
 
 static void sink_fd_destroy(struct sink *base)
@@ -104,10 +123,12 @@ static void sink_fd_destroy(struct sink *base)
 		event_free(s->done_ev);
 	if (s->own_fd && s->fd >= 0)
 		close(s->fd);
+	free(s->ring);
 	free(s);
 }
 
-static struct sink *sink_fd_new(struct event_base *evb, const struct sink_ops *ops, int fd, bool own, struct err *err)
+static struct sink *sink_fd_new(struct event_base *evb, const struct ex_conf *c, const struct sink_ops *ops, int fd,
+				bool own, struct err *err)
 {
 	struct sink_fd *s = calloc(1, sizeof(*s));
 	if (s == NULL) {
@@ -119,8 +140,10 @@ static struct sink *sink_fd_new(struct event_base *evb, const struct sink_ops *o
 	s->base.ops = ops;
 	s->fd = fd;
 	s->own_fd = own;
+	s->cap = c->concurrency > 0 ? c->concurrency : 1;
+	s->ring = calloc(s->cap, sizeof(*s->ring));
 	s->done_ev = event_new(evb, -1, 0, sink_fd_done, s);
-	if (s->done_ev == NULL) {
+	if (s->done_ev == NULL || s->ring == NULL) {
 		sink_fd_destroy(&s->base);
 		err_set(err, ENOMEM, "out of memory");
 		return NULL;
@@ -130,8 +153,7 @@ static struct sink *sink_fd_new(struct event_base *evb, const struct sink_ops *o
 
 static struct sink *sink_stdout_create(struct event_base *evb, const struct ex_conf *c, struct err *err)
 {
-	(void)c;
-	return sink_fd_new(evb, &sink_stdout_ops, STDOUT_FILENO, false, err);
+	return sink_fd_new(evb, c, &sink_stdout_ops, STDOUT_FILENO, false, err);
 }
 
 static struct sink *sink_file_create(struct event_base *evb, const struct ex_conf *c, struct err *err)
@@ -142,7 +164,7 @@ static struct sink *sink_file_create(struct event_base *evb, const struct ex_con
 		err_set(err, errno, "cannot open %s: %s", path, strerror(errno));
 		return NULL;
 	}
-	return sink_fd_new(evb, &sink_file_ops, fd, true, err);
+	return sink_fd_new(evb, c, &sink_file_ops, fd, true, err);
 }
 
 const struct sink_ops sink_stdout_ops = {

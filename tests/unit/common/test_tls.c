@@ -3,8 +3,10 @@
  * Unit tests for common/tls without a network: IP-literal detection,
  * context creation (system store, a missing ca_file, ALPN), what a
  * per-connection SSL is set up to send and verify (SNI and host name for
- * names, the IP address and no SNI for literals), and the failure
- * description used in logs.
+ * names, the IP address and no SNI for literals), the failure
+ * description used in logs, and client certificates for mTLS (a matching
+ * pair loads; a key of another certificate, a missing file or an
+ * encrypted key fail with a reason and never prompt for a passphrase).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,7 +17,11 @@
 
 #include <cmocka.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/x509v3.h>
+#include <stdio.h>
+#include <unistd.h>
 
 #include "common/tls.h"
 
@@ -105,13 +111,92 @@ static void test_describe(void **state)
 	SSL_CTX_free(ctx);
 }
 
+/* A self-signed certificate and its key, for the mTLS loader. */
+static void cert_make(EVP_PKEY **key, X509 **crt)
+{
+	EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	X509 *x = X509_new();
+	assert_non_null(k);
+	assert_non_null(x);
+	X509_set_version(x, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+	X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+	X509_gmtime_adj(X509_getm_notAfter(x), 86400);
+	X509_set_pubkey(x, k);
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC, (const unsigned char *)"client", -1,
+				   -1, 0);
+	X509_set_issuer_name(x, X509_get_subject_name(x));
+	assert_true(X509_sign(x, k, EVP_sha256()) != 0);
+	*key = k;
+	*crt = x;
+}
+
+static void pem_file(char *path, size_t cap, X509 *crt, EVP_PKEY *key, const char *pass)
+{
+	snprintf(path, cap, "/tmp/llmgw-test-tls.XXXXXX");
+	int fd = mkstemp(path);
+	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	assert_non_null(f);
+	if (crt != NULL)
+		assert_int_equal(PEM_write_X509(f, crt), 1);
+	if (key != NULL)
+		assert_int_equal(PEM_write_PrivateKey(f, key, pass ? EVP_aes_128_cbc() : NULL, NULL, 0, NULL,
+						      (void *)(uintptr_t)pass),
+				 1);
+	fclose(f);
+}
+
+static void test_client_cert(void **state)
+{
+	(void)state;
+	struct err err = {0};
+	EVP_PKEY *k1, *k2;
+	X509 *c1, *c2;
+	char crt[64], key[64], other[64], locked[64];
+	cert_make(&k1, &c1);
+	cert_make(&k2, &c2);
+	pem_file(crt, sizeof(crt), c1, NULL, NULL);
+	pem_file(key, sizeof(key), NULL, k1, NULL);
+	pem_file(other, sizeof(other), NULL, k2, NULL);
+	pem_file(locked, sizeof(locked), NULL, k1, "secret");
+
+	SSL_CTX *ctx = tls_client_ctx_new(NULL, NULL, 0, &err);
+	assert_int_equal(tls_client_ctx_set_cert(ctx, crt, key, &err), 0);
+	assert_non_null(SSL_CTX_get0_certificate(ctx));
+	SSL_CTX_free(ctx);
+
+	ctx = tls_client_ctx_new(NULL, NULL, 0, &err);
+	assert_int_equal(tls_client_ctx_set_cert(ctx, crt, other, &err), -1);
+	assert_non_null(strstr(err.msg, "does not match the certificate"));
+	assert_int_equal(ERR_peek_error(), 0);
+	SSL_CTX_free(ctx);
+
+	ctx = tls_client_ctx_new(NULL, NULL, 0, &err);
+	assert_int_equal(tls_client_ctx_set_cert(ctx, crt, locked, &err), -1); /* no prompt, a reason */
+	assert_non_null(strstr(err.msg, "cannot load client key"));
+	SSL_CTX_free(ctx);
+
+	ctx = tls_client_ctx_new(NULL, NULL, 0, &err);
+	assert_int_equal(tls_client_ctx_set_cert(ctx, "/nonexistent/c.pem", key, &err), -1);
+	assert_non_null(strstr(err.msg, "cannot load client certificate /nonexistent/c.pem"));
+	SSL_CTX_free(ctx);
+
+	unlink(crt);
+	unlink(key);
+	unlink(other);
+	unlink(locked);
+	EVP_PKEY_free(k1);
+	EVP_PKEY_free(k2);
+	X509_free(c1);
+	X509_free(c2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_host_is_ip),
-	    cmocka_unit_test(test_ctx),
-	    cmocka_unit_test(test_ssl_for_name_and_ip),
-	    cmocka_unit_test(test_describe),
+	    cmocka_unit_test(test_host_is_ip),		cmocka_unit_test(test_ctx),
+	    cmocka_unit_test(test_ssl_for_name_and_ip), cmocka_unit_test(test_describe),
+	    cmocka_unit_test(test_client_cert),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * send (the otlp_http sink) against an in-process evhttp server on
- * 127.0.0.1 (ephemeral port, same event loop): request line and headers,
- * body bytes, keep-alive reuse, and the outcome of scripted responses
- * (partial success, 503 + Retry-After, 400 + google.rpc.Status, 413, no
- * answer within the timeout, connection refused).
+ * send (the otlp_http sink) over plain HTTP/1.1 against an in-process
+ * evhttp server on 127.0.0.1 (ephemeral port, same event loop): request
+ * line and headers, body bytes, keep-alive reuse, the outcome of scripted
+ * responses (partial success, 503 + Retry-After, 400 + google.rpc.Status,
+ * 413, a chunked body, no answer within the timeout, connection refused),
+ * several requests in flight at once on a pool of connections (the server
+ * answers only once all of them have arrived), and cancel with several in
+ * flight.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +15,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +40,11 @@ enum script {
 	SCRIPT_400_STATUS,
 	SCRIPT_413,
 	SCRIPT_HANG,
+	SCRIPT_HOLD_N,	/* answer 200 only once hold_n requests are waiting, then all of them */
+	SCRIPT_CHUNKED, /* 503 with a chunked text body and Retry-After as an HTTP-date */
 };
+
+#define FX_HELD_MAX 16
 
 struct fx {
 	struct event_base *evb;
@@ -50,10 +58,12 @@ struct fx {
 	char path[64], ctype[64], cenc[32], ua[64], auth[64];
 	char body[64];
 	size_t body_len;
-	struct evhttp_request *held;
+	struct evhttp_request *held[FX_HELD_MAX];
+	int nheld, hold_n, max_held;
 	/* what the sink reported */
 	int done;
 	struct sink_result res;
+	int ok_count;
 	struct ex_conf *conf;
 	struct sink *sink;
 };
@@ -120,8 +130,33 @@ static void server_cb(struct evhttp_request *req, void *arg)
 		reply_pb(req, 413, NULL, 0);
 		break;
 	case SCRIPT_HANG:
-		f->held = req; /* never answered: the client's timeout must fire */
+		if (f->nheld < FX_HELD_MAX)
+			f->held[f->nheld++] = req; /* never answered: the client's timeout must fire */
 		break;
+	case SCRIPT_HOLD_N:
+		f->held[f->nheld++] = req;
+		if (f->nheld > f->max_held)
+			f->max_held = f->nheld;
+		if (f->nheld == f->hold_n) {
+			for (int i = 0; i < f->nheld; i++)
+				reply_pb(f->held[i], 200, NULL, 0);
+			f->nheld = 0;
+		}
+		break;
+	case SCRIPT_CHUNKED: {
+		struct evkeyvalq *oh = evhttp_request_get_output_headers(req);
+		struct evbuffer *out = evbuffer_new();
+		evhttp_add_header(oh, "Content-Type", "text/plain");
+		evhttp_add_header(oh, "Retry-After", "Fri, 31 Dec 2100 23:59:59 GMT");
+		evhttp_send_reply_start(req, 503, "busy");
+		evbuffer_add_printf(out, "backend ");
+		evhttp_send_reply_chunk(req, out);
+		evbuffer_add_printf(out, "overloaded");
+		evhttp_send_reply_chunk(req, out);
+		evhttp_send_reply_end(req);
+		evbuffer_free(out);
+		break;
+	}
 	}
 }
 
@@ -130,6 +165,7 @@ static void on_done(void *arg, const struct sink_result *res)
 	struct fx *f = arg;
 	f->done++;
 	f->res = *res;
+	f->ok_count += res->outcome == SEND_OK;
 }
 
 static uint16_t bound_port(struct evhttp_bound_socket *h)
@@ -140,22 +176,30 @@ static uint16_t bound_port(struct evhttp_bound_socket *h)
 	return ntohs(sin.sin_port);
 }
 
-static struct sink *make_sink(struct fx *f, uint16_t port, int64_t timeout_ms)
+static struct sink *make_sink_n(struct fx *f, uint16_t port, int64_t timeout_ms, uint32_t concurrency)
 {
 	char url[64];
 	struct err err;
 	const char *env[] = {"OTEL_EXPORTER_OTLP_HEADERS", "Authorization=Basic dGVzdA==", NULL};
 	struct fx_env fe = {env};
 	snprintf(url, sizeof(url), "http://127.0.0.1:%u/v1/traces", port);
+	sink_destroy(f->sink); /* before the configuration it points to */
+	f->sink = NULL;
 	ex_conf_free(f->conf);
 	f->conf = ex_conf_load(NULL, fx_getenv, &fe, &err);
 	assert_non_null(f->conf);
 	assert_int_equal(ex_conf_endpoint_parse(&f->conf->endpoint, url, &err), 0);
 	f->conf->timeout_ms = timeout_ms;
+	f->conf->concurrency = concurrency;
 	sink_destroy(f->sink);
 	f->sink = sink_create(f->evb, f->conf, &err);
 	assert_non_null(f->sink);
 	return f->sink;
+}
+
+static struct sink *make_sink(struct fx *f, uint16_t port, int64_t timeout_ms)
+{
+	return make_sink_n(f, port, timeout_ms, 1);
 }
 
 static int setup(void **state)
@@ -245,6 +289,89 @@ static void test_outcomes(void **state)
 	assert_int_equal(f->res.outcome, SEND_OK);
 }
 
+static void test_chunked_retry_after_date(void **state)
+{
+	struct fx *f = *state;
+	f->script = SCRIPT_CHUNKED;
+	run_one(f, 0);
+	assert_int_equal(f->res.outcome, SEND_RETRY);
+	assert_int_equal(f->res.status, 503);
+	assert_int_equal(f->res.retry_after_ms, SEND_RETRY_AFTER_MAX_S * 1000ll); /* far future: clamped */
+	f->script = SCRIPT_OK; /* the chunked response left the connection usable */
+	run_one(f, 0);
+	assert_int_equal(f->res.outcome, SEND_OK);
+	assert_int_equal(f->distinct_conns, 1);
+}
+
+/* N requests reach the server before it answers any: N connections, all in flight at once. */
+static void test_several_in_flight(void **state)
+{
+	enum { N = 4 };
+	struct fx *f = *state;
+	struct payload *p[N + 1];
+	make_sink_n(f, f->port, 5000, N);
+	f->script = SCRIPT_HOLD_N;
+	f->hold_n = N;
+	for (int i = 0; i <= N; i++) {
+		struct buf b;
+		buf_init(&b, 0);
+		buf_printf(&b, "P%d", i);
+		p[i] = payload_new(&b, 1, 0, 1);
+	}
+	for (int i = 0; i < N; i++)
+		assert_int_equal(sink_submit(f->sink, p[i], on_done, f), 0);
+	assert_int_equal(sink_submit(f->sink, p[N], on_done, f), -1); /* over export.concurrency */
+	for (int i = 0; i < 2000 && f->done < N; i++)
+		event_base_loop(f->evb, EVLOOP_ONCE);
+	assert_int_equal(f->done, N);
+	assert_int_equal(f->ok_count, N);
+	assert_int_equal(f->max_held, N);
+	assert_int_equal(f->distinct_conns, N);
+	/* the pool is kept: the next round reuses the same connections */
+	f->done = f->ok_count = 0;
+	for (int i = 0; i < N; i++)
+		assert_int_equal(sink_submit(f->sink, p[i], on_done, f), 0);
+	for (int i = 0; i < 2000 && f->done < N; i++)
+		event_base_loop(f->evb, EVLOOP_ONCE);
+	assert_int_equal(f->ok_count, N);
+	assert_int_equal(f->requests, 2 * N);
+	for (int i = 0; i <= N; i++)
+		payload_free(p[i]);
+}
+
+static void on_done_forbidden(void *arg, const struct sink_result *res)
+{
+	(void)arg;
+	(void)res;
+	fail_msg("done called after cancel");
+}
+
+static void test_cancel_several(void **state)
+{
+	struct fx *f = *state;
+	struct buf b;
+	make_sink_n(f, f->port, 5000, 3);
+	f->script = SCRIPT_HANG;
+	buf_init(&b, 0);
+	buf_puts(&b, "X");
+	struct payload *p = payload_new(&b, 1, 0, 1);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(sink_submit(f->sink, p, on_done_forbidden, f), 0);
+	for (int i = 0; i < 1000 && f->nheld < 3; i++)
+		event_base_loop(f->evb, EVLOOP_ONCE);
+	assert_int_equal(f->nheld, 3);
+	sink_cancel(f->sink);
+	f->nheld = 0; /* the client closed those connections: evhttp frees the requests */
+	event_base_loop(f->evb, EVLOOP_NONBLOCK);
+	f->script = SCRIPT_OK; /* usable again, every slot free */
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(sink_submit(f->sink, p, on_done, f), 0);
+	for (int i = 0; i < 2000 && f->done < 3; i++)
+		event_base_loop(f->evb, EVLOOP_ONCE);
+	assert_int_equal(f->ok_count, 3);
+	payload_free(p);
+}
+
 static void test_timeout(void **state)
 {
 	struct fx *f = *state;
@@ -277,12 +404,16 @@ static void test_connection_refused(void **state)
 
 int main(void)
 {
+	signal(SIGPIPE, SIG_IGN); /* a peer that closed is an error return, not a death */
 	log_init("test_send", LOG_LVL_ERROR);
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_request_and_keepalive, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outcomes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_connection_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_chunked_retry_after_date, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_several_in_flight, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cancel_several, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -81,6 +81,34 @@ static void test_retry_after(void **state)
 	time_t t;
 	assert_int_equal(send_outcome_http_date("Thu, 01 Jan 1970 00:00:00 GMT", &t), 0);
 	assert_int_equal(t, 0);
+	assert_int_equal(send_outcome_http_date("Sun, 31 Feb 1994 08:49:37 GMT", &t), -1); /* no such day */
+	assert_int_equal(send_outcome_http_date("Thu, 29 Feb 2024 00:00:00 GMT", &t), 0);  /* a leap day */
+}
+
+/* Dates relative to a "now" in 2026: clamping both ways, and RFC 850's two-digit years. */
+static void test_retry_after_dates_2026(void **state)
+{
+	(void)state;
+	const time_t now = 1767225600; /* Thu, 01 Jan 2026 00:00:00 GMT */
+	int64_t ms = -1;
+	assert_int_equal(send_outcome_retry_after("Thu, 01 Jan 2026 00:02:00 GMT", now, &ms), 0);
+	assert_int_equal(ms, 120000);
+	assert_int_equal(send_outcome_retry_after("\tThu, 01 Jan 2026 00:02:00 GMT  ", now, &ms), 0);
+	assert_int_equal(ms, 120000);
+	assert_int_equal(send_outcome_retry_after("Fri, 02 Jan 2026 00:00:01 GMT", now, &ms), 0);
+	assert_int_equal(ms, (int64_t)SEND_RETRY_AFTER_MAX_S * 1000); /* more than a day: clamped */
+	assert_int_equal(send_outcome_retry_after("Wed, 31 Dec 2025 23:59:59 GMT", now, &ms), 0);
+	assert_int_equal(ms, 0); /* just past: now */
+	/* RFC 850: "26" is 2026; "76" would be 50 years ahead (allowed); "77" is 1977, in the past */
+	assert_int_equal(send_outcome_retry_after("Thursday, 01-Jan-26 00:00:05 GMT", now, &ms), 0);
+	assert_int_equal(ms, 5000);
+	assert_int_equal(send_outcome_retry_after("Wednesday, 01-Jan-76 00:00:00 GMT", now, &ms), 0);
+	assert_int_equal(ms, (int64_t)SEND_RETRY_AFTER_MAX_S * 1000);
+	assert_int_equal(send_outcome_retry_after("Saturday, 01-Jan-77 00:00:00 GMT", now, &ms), 0);
+	assert_int_equal(ms, 0);
+	/* asctime, single-digit day padded with a space */
+	assert_int_equal(send_outcome_retry_after("Thu Jan  1 00:00:42 2026", now, &ms), 0);
+	assert_int_equal(ms, 42000);
 }
 
 static void test_backoff_bounds(void **state)
@@ -177,9 +205,13 @@ static void test_decode_json_and_text(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_classify),	     cmocka_unit_test(test_retry_after),
-	    cmocka_unit_test(test_backoff_bounds),   cmocka_unit_test(test_decode_partial_success_pb),
-	    cmocka_unit_test(test_decode_status_pb), cmocka_unit_test(test_decode_json_and_text),
+	    cmocka_unit_test(test_classify),
+	    cmocka_unit_test(test_retry_after),
+	    cmocka_unit_test(test_retry_after_dates_2026),
+	    cmocka_unit_test(test_backoff_bounds),
+	    cmocka_unit_test(test_decode_partial_success_pb),
+	    cmocka_unit_test(test_decode_status_pb),
+	    cmocka_unit_test(test_decode_json_and_text),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
