@@ -93,8 +93,8 @@ struct ex_conf {
 	char *admin_host; /* NULL = admin listener disabled */
 	uint16_t admin_port;
 
-	double ready_queue_ratio;    /* admin.ready_queue_percent / 100: /readyz is 503 while the queue is fuller */
-	int64_t ready_failing_ms;   /* ... or while every export has failed for longer than this (0 = never) */
+	double ready_queue_ratio; /* admin.ready_queue_percent / 100: /readyz is 503 while the queue is fuller */
+	int64_t ready_failing_ms; /* ... or while every export has failed for longer than this (0 = never) */
 	int64_t drain_timeout_ms;
 	enum log_level log_level;
 };
