@@ -66,7 +66,7 @@ struct dq {
 	size_t n, nflight;
 	uint64_t bytes, flight_bytes;
 	uint64_t next_seq;
-	uint64_t lost;
+	uint64_t lost, lost_spans; /* entries dq_take could not read back, and their spans */
 
 	/* disk */
 	char *dir;
@@ -306,6 +306,7 @@ struct payload *dq_take(struct dq *q)
 			return NULL;
 		/* Unreadable for good: acknowledged so it is not replayed either. */
 		q->lost++;
+		q->lost_spans += e->nspans;
 		ent_remove(q, e, true);
 	}
 	if (e == NULL)
@@ -371,6 +372,11 @@ double dq_fill(const struct dq *q)
 uint64_t dq_lost(const struct dq *q)
 {
 	return q->lost;
+}
+
+uint64_t dq_lost_spans(const struct dq *q)
+{
+	return q->lost_spans;
 }
 
 bool dq_durable(const struct dq *q)

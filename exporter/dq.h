@@ -135,6 +135,12 @@ uint64_t dq_bytes(const struct dq *q);
 double dq_fill(const struct dq *q);
 /* Entries lost reading back (disk) since open. */
 uint64_t dq_lost(const struct dq *q);
+/*
+ * Spans in those entries (each entry's span count is in the in-memory
+ * index, so it is known even when the entry is not). Replay losses at
+ * open are in struct dq_replay, not here. Always 0 for memory.
+ */
+uint64_t dq_lost_spans(const struct dq *q);
 bool dq_durable(const struct dq *q);
 
 /* ---- for tests and fuzzing: the on-disk format (dq_seg.c) ---- */

@@ -74,7 +74,7 @@ static void ex_usage(FILE *f)
 	fprintf(f,
 		"usage: %s [-c FILE] [--check-config] [--version] [--help]\n"
 		"  -c, --config FILE   exporter.yaml (default: built-in defaults; OTEL_* env vars apply either way)\n"
-		"      --check-config  load and validate the configuration, then exit (0 ok, 2 error)\n"
+		"      --check-config  load and validate the configuration and TLS files, then exit (0 ok, 2 error)\n"
 		"      --version       print the version and exit\n"
 		"  -h, --help          this text\n"
 		"Exit status: 0 ok, 1 start-up failure, 2 configuration error, 3 spans lost at shutdown.\n"
@@ -212,6 +212,28 @@ static void ex_stop(struct ex *ex)
 	ex_conf_free(ex->conf);
 }
 
+/*
+ * --check-config for an https endpoint: builds the otlp_http sink on a
+ * throwaway loop, which makes the TLS client context exactly as start-up
+ * does (CA bundle, client certificate and key), so a CA file that is not
+ * PEM or a key that does not belong to its certificate fails here rather
+ * than at the first export. Nothing connects. Other endpoints have
+ * nothing more to check (the file sink would create its file: not done).
+ */
+static int ex_check_tls(const struct ex_conf *c, struct err *err)
+{
+	struct event_base *evb;
+	struct sink *s;
+	if (c->endpoint.kind != EX_SINK_HTTP || !c->endpoint.http.tls)
+		return 0;
+	if ((evb = event_base_new()) == NULL)
+		return err_set(err, ENOMEM, "cannot create the event loop");
+	s = sink_create(evb, c, err);
+	sink_destroy(s);
+	event_base_free(evb);
+	return s != NULL ? 0 : -1;
+}
+
 /* Parses argv; returns -1 to exit with *code. */
 static int ex_args(int argc, char **argv, const char **path, bool *check, int *code)
 {
@@ -276,6 +298,11 @@ int main(int argc, char **argv)
 					      ex.conf->env_resource_attributes, ex.conf->env_service_name, &err);
 		ex_conf_log(ex.conf);
 		enrich_free(e);
+		if (ex_check_tls(ex.conf, &err) != 0) {
+			fprintf(stderr, "%s: export: %s\n", EX_PROG, err.msg); /* file names and OpenSSL reasons only */
+			ex_conf_free(ex.conf);
+			return 2;
+		}
 		ex_conf_free(ex.conf);
 		printf("%s: configuration ok (%s)\n", EX_PROG, path ? path : "built-in defaults");
 		return 0;

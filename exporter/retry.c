@@ -51,6 +51,7 @@ struct retry {
 	uint64_t next_try_ns;	   /* no attempt starts before this (monotonic); 0 = now */
 	uint64_t failing_since_ns; /* first failed outcome after the last success; 0 = not failing */
 	uint64_t queued_spans;	   /* spans in the queue, in flight included (dq counts only batches) */
+	uint64_t lost_spans_seen;  /* dq_lost_spans already counted as dropped */
 	bool draining;
 	bool stopped;
 	retry_idle_cb idle;
@@ -121,6 +122,22 @@ static void retry_ack(struct retry *r, struct payload *p)
 {
 	r->queued_spans -= p->nspans < r->queued_spans ? p->nspans : r->queued_spans;
 	dq_ack(r->q, p);
+}
+
+/*
+ * Entries the disk queue could not read back while running (dq_take skips
+ * them, logging each as event=queue_entry_lost): their spans are dropped,
+ * reason corrupt_queue, like the ones lost at replay, and no longer
+ * queued, so shutdown_left does not count them as persisted.
+ */
+static void retry_count_lost(struct retry *r)
+{
+	uint64_t lost = dq_lost_spans(r->q), n = lost - r->lost_spans_seen;
+	if (n == 0)
+		return;
+	r->lost_spans_seen = lost;
+	metric_add(r->m->dropped[EX_DROP_CORRUPT_QUEUE], n);
+	r->queued_spans -= n < r->queued_spans ? n : r->queued_spans;
 }
 
 /* Counts p's spans as dropped for reason, logs it, and removes it. */
@@ -381,6 +398,7 @@ static void retry_step(evutil_socket_t fd, short what, void *arg)
 			break;
 		}
 		struct payload *p = dq_take(r->q); /* skips (and logs) entries it cannot read back */
+		retry_count_lost(r);
 		if (p == NULL)
 			break;
 		retry_attempt(r, p, now);

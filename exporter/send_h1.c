@@ -1,8 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * HTTP/1.1 for the otlp_http sink (see send_int.h): the request written as
- * one head plus the payload, and an incremental response reader working
- * straight on the connection's input evbuffer.
+ * one head plus the payload, and an incremental response reader. The
+ * reader (struct send_h1, send_h1_parse) knows nothing of sockets or
+ * connections: it takes whatever bytes sit in an evbuffer, in any slicing,
+ * and says "more", "done" or "bad"; the connection glue at the bottom of
+ * the file turns that into completing the request, keeping or closing the
+ * connection. That split is what lets tests/fuzz/fuzz_send_h1.c drive the
+ * reader with no network at all.
  *
  * The reader faces whatever the network (or a proxy) sends, so every part
  * is bounded: the head (status line, fields, trailers) by SEND_HEAD_MAX,
@@ -51,24 +56,22 @@ int send_h1_dispatch(struct send_conn *c, struct send_req *r)
 	if (e != 0 || bufferevent_write(c->bev, h.data, h.len) != 0 ||
 	    (p->len > 0 && bufferevent_write(c->bev, p->data, p->len) != 0))
 		goto out;
-	c->h1 = H1_HEAD;
-	c->h1_left = 0;
-	c->h1_head_bytes = 0;
-	c->h1_http10 = c->h1_close = c->h1_keepalive = c->h1_chunked = c->h1_te = c->h1_has_len = false;
+	send_h1_start(&c->h1);
 	rc = 0;
 out:
 	buf_fini(&h);
 	return rc;
 }
 
-/* ---- response: helpers ------------------------------------------------------------ */
+/* ---- response reader: helpers ------------------------------------------------------ */
 
-/* The connection cannot continue (malformed response): the request is retried elsewhere. */
-static int h1_bad(struct send_conn *c, const char *detail)
-{
-	send_conn_close(c, "invalid_response", detail, false);
-	return -1;
-}
+/* What one state handler achieved (H1_STEP_ON: state changed, go on with the next one). */
+enum h1_step {
+	H1_STEP_MORE = 0,
+	H1_STEP_ON,
+	H1_STEP_DONE,
+	H1_STEP_BAD,
+};
 
 /*
  * Takes the next line (without its CRLF or LF) into a malloc'd string; NULL
@@ -81,7 +84,20 @@ static char *h1_line(struct evbuffer *in, size_t max, size_t *len, bool *bad)
 	*bad = false;
 	struct evbuffer_ptr at = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_CRLF);
 	if (at.pos < 0) {
-		*bad = evbuffer_get_length(in) > max;
+		size_t have = evbuffer_get_length(in);
+		/*
+		 * A CR at the very end may be the first half of the line's CRLF: it
+		 * does not count, or a line of exactly max bytes would fail or pass
+		 * depending on where the network happened to split it.
+		 */
+		if (have == max + 1) {
+			struct evbuffer_ptr last;
+			char ch = 0;
+			if (evbuffer_ptr_set(in, &last, have - 1, EVBUFFER_PTR_SET) == 0 &&
+			    evbuffer_copyout_from(in, &last, &ch, 1) == 1 && ch == '\r')
+				have--;
+		}
+		*bad = have > max;
 		return NULL;
 	}
 	if ((size_t)at.pos > max) {
@@ -131,7 +147,7 @@ static bool h1_has_token(const char *v, size_t n, const char *tok)
 }
 
 /* "HTTP/1.x SSS[ reason]" */
-static int h1_status_line(struct send_conn *c, struct send_req *r, const char *l, size_t n)
+static int h1_status_line(struct send_h1 *p, struct send_req *r, const char *l, size_t n)
 {
 	if (n < 12 || memcmp(l, "HTTP/1.", 7) != 0 || (l[7] != '0' && l[7] != '1') || l[8] != ' ' ||
 	    (n > 12 && l[12] != ' '))
@@ -145,12 +161,12 @@ static int h1_status_line(struct send_conn *c, struct send_req *r, const char *l
 	if (st < 100)
 		return -1;
 	r->status = st;
-	c->h1_http10 = l[7] == '0';
+	p->http10 = l[7] == '0';
 	return 0;
 }
 
 /* "name: value" */
-static int h1_field(struct send_conn *c, struct send_req *r, const char *l, size_t n)
+static int h1_field(struct send_h1 *p, struct send_req *r, const char *l, size_t n)
 {
 	const char *colon = memchr(l, ':', n);
 	if (colon == NULL || colon == l || l[0] == ' ' || l[0] == '\t')
@@ -166,10 +182,10 @@ static int h1_field(struct send_conn *c, struct send_req *r, const char *l, size
 	size_t vl = (size_t)(end - v);
 	uint64_t len;
 	if (nl == 14 && strncasecmp(l, "content-length", 14) == 0) {
-		if (!h1_digits(v, vl, &len) || (c->h1_has_len && len != c->h1_left))
+		if (!h1_digits(v, vl, &len) || (p->has_len && len != p->left))
 			return -1;
-		c->h1_has_len = true;
-		c->h1_left = len;
+		p->has_len = true;
+		p->left = len;
 	} else if (nl == 17 && strncasecmp(l, "transfer-encoding", 17) == 0) {
 		/* chunked must be the last coding; anything else is read until the close */
 		const char *last = v + vl;
@@ -177,101 +193,108 @@ static int h1_field(struct send_conn *c, struct send_req *r, const char *l, size
 			last--;
 		while (last < v + vl && (*last == ' ' || *last == '\t'))
 			last++;
-		c->h1_te = true;
-		c->h1_chunked = (size_t)(v + vl - last) == 7 && strncasecmp(last, "chunked", 7) == 0;
+		p->te = true;
+		p->chunked = (size_t)(v + vl - last) == 7 && strncasecmp(last, "chunked", 7) == 0;
 	} else if (nl == 10 && strncasecmp(l, "connection", 10) == 0) {
-		c->h1_close |= h1_has_token(v, vl, "close");
-		c->h1_keepalive |= h1_has_token(v, vl, "keep-alive");
+		p->close |= h1_has_token(v, vl, "close");
+		p->keepalive |= h1_has_token(v, vl, "keep-alive");
 	} else {
 		send_req_header(r, l, nl, v, vl);
 	}
 	return 0;
 }
 
-/* The response is complete: finish the request, keep or close the connection. */
-static void h1_complete(struct send_conn *c, struct send_req *r)
+/* The response is complete: decide reuse while the state still says how it was framed, then go idle. */
+static enum h1_step h1_done(struct send_h1 *p)
 {
-	bool keep = !c->h1_close && (!c->h1_http10 || c->h1_keepalive) && c->h1 != H1_BODY_EOF &&
-		    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0 &&
-		    evbuffer_get_length(bufferevent_get_input(c->bev)) == 0;
-	c->h1 = H1_IDLE;
-	c->served++;
-	send_req_unbind(r);
-	send_req_response(r);
-	if (!keep)
-		send_conn_close(c, NULL, NULL, false);
-	else
-		send_kick(c->s); /* a free connection for a waiting request */
+	p->reuse = !p->close && (!p->http10 || p->keepalive) && p->st != H1_BODY_EOF;
+	p->st = H1_IDLE;
+	return H1_STEP_DONE;
 }
 
-/* ---- response: states ----------------------------------------------------------- */
+/* Over SEND_RESPONSE_MAX: the response ends here (a drop for the caller), the connection with it. */
+static enum h1_step h1_too_large(struct send_h1 *p, struct send_req *r)
+{
+	r->too_large = true;
+	p->close = true;
+	return h1_done(p);
+}
+
+/* ---- response reader: states ------------------------------------------------------- */
 
 /* The empty line after the fields: an interim head starts over, a final one picks the body framing. */
-static int h1_head_end(struct send_conn *c, struct send_req *r)
+static enum h1_step h1_head_end(struct send_h1 *p, struct send_req *r, const char **detail)
 {
 	if (r->status < 200) {
-		if (r->status == 101)
-			return h1_bad(c, "unexpected 101 Switching Protocols");
+		if (r->status == 101) {
+			*detail = "unexpected 101 Switching Protocols";
+			return H1_STEP_BAD;
+		}
 		r->status = 0; /* 100 Continue and friends: the real head follows */
 		r->has_ctype = r->has_retry_after = false;
-		c->h1_has_len = c->h1_chunked = c->h1_te = false;
-		return 1;
+		p->has_len = p->chunked = p->te = false;
+		return H1_STEP_ON;
 	}
-	if (r->status == 204 || r->status == 304 || (!c->h1_chunked && !c->h1_te && c->h1_has_len && c->h1_left == 0)) {
-		h1_complete(c, r);
-		return 1;
-	}
-	if (c->h1_chunked) {
-		c->h1 = H1_CHUNK_SIZE;
-		c->h1_close |= c->h1_has_len; /* both framings: RFC 9112 says read chunked, then close */
-	} else if (c->h1_te || !c->h1_has_len) {
-		c->h1 = H1_BODY_EOF; /* no framing: the body ends when the server closes */
-		c->h1_close = true;
+	if (r->status == 204 || r->status == 304 || (!p->chunked && !p->te && p->has_len && p->left == 0))
+		return h1_done(p);
+	if (p->chunked) {
+		p->st = H1_CHUNK_SIZE;
+		p->close |= p->has_len; /* both framings: RFC 9112 says read chunked, then close */
+	} else if (p->te || !p->has_len) {
+		p->st = H1_BODY_EOF; /* no framing: the body ends when the server closes */
+		p->close = true;
 	} else {
-		if (c->h1_left > SEND_RESPONSE_MAX) {
-			r->too_large = true;
-			c->h1_close = true;
-			h1_complete(c, r);
-			return 1;
-		}
-		c->h1 = H1_BODY_LEN;
+		if (p->left > SEND_RESPONSE_MAX)
+			return h1_too_large(p, r);
+		p->st = H1_BODY_LEN;
 	}
-	return 1;
+	return H1_STEP_ON;
 }
 
-static int h1_head(struct send_conn *c, struct send_req *r, struct evbuffer *in)
+static enum h1_step h1_head(struct send_h1 *p, struct send_req *r, struct evbuffer *in, const char **detail)
 {
 	size_t n;
 	bool bad;
-	size_t room = c->h1_head_bytes < SEND_HEAD_MAX ? SEND_HEAD_MAX - c->h1_head_bytes : 0;
+	size_t room = p->head_bytes < SEND_HEAD_MAX ? SEND_HEAD_MAX - p->head_bytes : 0;
 	char *l = h1_line(in, room, &n, &bad);
-	if (l == NULL)
-		return bad ? h1_bad(c, c->h1 == H1_TRAILERS ? "trailers too large" : "response head too large") : 0;
-	c->h1_head_bytes += n + 2;
-	int rc = 1;
-	if (c->h1 == H1_TRAILERS) {
+	if (l == NULL) {
+		if (!bad)
+			return H1_STEP_MORE;
+		*detail = p->st == H1_TRAILERS ? "trailers too large" : "response head too large";
+		return H1_STEP_BAD;
+	}
+	p->head_bytes += n + 2;
+	enum h1_step rc = H1_STEP_ON;
+	if (p->st == H1_TRAILERS) {
 		if (n == 0)
-			h1_complete(c, r);
+			rc = h1_done(p);
 	} else if (r->status == 0) {
-		if (h1_status_line(c, r, l, n) != 0)
-			rc = h1_bad(c, "malformed status line");
+		if (h1_status_line(p, r, l, n) != 0) {
+			*detail = "malformed status line";
+			rc = H1_STEP_BAD;
+		}
 	} else if (n == 0) {
-		rc = h1_head_end(c, r);
-	} else if (h1_field(c, r, l, n) != 0) {
-		rc = h1_bad(c, "malformed header field");
+		rc = h1_head_end(p, r, detail);
+	} else if (h1_field(p, r, l, n) != 0) {
+		*detail = "malformed header field";
+		rc = H1_STEP_BAD;
 	}
 	free(l);
 	return rc;
 }
 
-static int h1_chunk_size(struct send_conn *c, struct send_req *r, struct evbuffer *in)
+static enum h1_step h1_chunk_size(struct send_h1 *p, struct send_req *r, struct evbuffer *in, const char **detail)
 {
 	size_t n, i = 0;
 	bool bad;
 	uint64_t v = 0;
 	char *l = h1_line(in, SEND_H1_LINE_MAX, &n, &bad);
-	if (l == NULL)
-		return bad ? h1_bad(c, "chunk size line too long") : 0;
+	if (l == NULL) {
+		if (!bad)
+			return H1_STEP_MORE;
+		*detail = "chunk size line too long";
+		return H1_STEP_BAD;
+	}
 	for (; i < n && i < 16; i++) {
 		char ch = l[i];
 		int d = ch >= '0' && ch <= '9'	 ? ch - '0'
@@ -284,100 +307,168 @@ static int h1_chunk_size(struct send_conn *c, struct send_req *r, struct evbuffe
 	}
 	bool ok = i > 0 && (i == n || l[i] == ';' || l[i] == ' ' || l[i] == '\t');
 	free(l);
-	if (!ok)
-		return h1_bad(c, "malformed chunk size");
+	if (!ok) {
+		*detail = "malformed chunk size";
+		return H1_STEP_BAD;
+	}
 	if (v == 0) {
-		c->h1 = H1_TRAILERS;
-		return 1;
+		p->st = H1_TRAILERS;
+		return H1_STEP_ON;
 	}
-	if (v > SEND_RESPONSE_MAX || r->body.len + v > SEND_RESPONSE_MAX) {
-		r->too_large = true;
-		c->h1_close = true;
-		h1_complete(c, r);
-		return 1;
-	}
-	c->h1_left = v;
-	c->h1 = H1_CHUNK_DATA;
-	return 1;
+	if (v > SEND_RESPONSE_MAX || r->body.len + v > SEND_RESPONSE_MAX)
+		return h1_too_large(p, r);
+	p->left = v;
+	p->st = H1_CHUNK_DATA;
+	return H1_STEP_ON;
 }
 
-/* Moves up to h1_left (or, close-delimited, all) available bytes into the body. */
-static int h1_body(struct send_conn *c, struct send_req *r, struct evbuffer *in)
+/* Moves up to left (or, close-delimited, all) available bytes into the body. */
+static enum h1_step h1_body(struct send_h1 *p, struct send_req *r, struct evbuffer *in)
 {
 	size_t avail = evbuffer_get_length(in);
-	size_t n = c->h1 == H1_BODY_EOF || avail < c->h1_left ? avail : (size_t)c->h1_left;
+	size_t n = p->st == H1_BODY_EOF || avail < p->left ? avail : (size_t)p->left;
 	if (n > 0) {
 		if (buf_reserve(&r->body, n) != 0) {
-			r->too_large = true;
-			c->h1_close = true;
-			c->h1 = H1_BODY_LEN; /* not EOF: complete now */
-			h1_complete(c, r);
-			return 1;
+			p->st = H1_BODY_LEN; /* not EOF: complete now */
+			return h1_too_large(p, r);
 		}
 		evbuffer_remove(in, r->body.data + r->body.len, n);
 		r->body.len += n;
 		r->body.data[r->body.len] = '\0';
 	}
-	if (c->h1 == H1_BODY_EOF)
-		return 0; /* until the close */
-	c->h1_left -= n;
-	if (c->h1_left > 0)
-		return 0;
-	if (c->h1 == H1_CHUNK_DATA) {
-		c->h1 = H1_CHUNK_END;
-		return 1;
+	if (p->st == H1_BODY_EOF)
+		return H1_STEP_MORE; /* until the close */
+	p->left -= n;
+	if (p->left > 0)
+		return H1_STEP_MORE;
+	if (p->st == H1_CHUNK_DATA) {
+		p->st = H1_CHUNK_END;
+		return H1_STEP_ON;
 	}
-	h1_complete(c, r);
-	return 1;
+	return h1_done(p);
 }
 
-static int h1_chunk_end(struct send_conn *c, struct evbuffer *in)
+static enum h1_step h1_chunk_end(struct send_h1 *p, struct evbuffer *in, const char **detail)
 {
 	size_t n;
 	bool bad;
 	char *l = h1_line(in, 2, &n, &bad);
-	if (l == NULL)
-		return bad ? h1_bad(c, "missing CRLF after chunk data") : 0;
+	if (l == NULL) {
+		if (!bad)
+			return H1_STEP_MORE;
+		*detail = "missing CRLF after chunk data";
+		return H1_STEP_BAD;
+	}
 	free(l);
-	if (n != 0)
-		return h1_bad(c, "missing CRLF after chunk data");
-	c->h1 = H1_CHUNK_SIZE;
-	return 1;
+	if (n != 0) {
+		*detail = "missing CRLF after chunk data";
+		return H1_STEP_BAD;
+	}
+	p->st = H1_CHUNK_SIZE;
+	return H1_STEP_ON;
 }
 
-void send_h1_input(struct send_conn *c)
+/* ---- response reader: entry points --------------------------------------------------- */
+
+void send_h1_start(struct send_h1 *p)
 {
-	while (c->state == SCONN_READY) {
-		struct evbuffer *in = bufferevent_get_input(c->bev);
-		struct send_req *r = TAILQ_FIRST(&c->reqs);
-		int rc;
+	memset(p, 0, sizeof(*p));
+	p->st = H1_HEAD;
+}
+
+enum send_h1_rc send_h1_parse(struct send_h1 *p, struct send_req *r, struct evbuffer *in, const char **detail)
+{
+	*detail = NULL;
+	for (;;) {
+		enum h1_step rc;
 		if (evbuffer_get_length(in) == 0)
-			return;
-		if (r == NULL || c->h1 == H1_IDLE) {
-			h1_bad(c, "bytes from the server with no request outstanding");
-			return;
-		}
-		r->got_byte = true;
-		switch (c->h1) {
+			return SEND_H1_MORE;
+		switch (p->st) {
+		case H1_IDLE:
+			*detail = "bytes from the server with no request outstanding";
+			return SEND_H1_BAD;
 		case H1_HEAD:
 		case H1_TRAILERS:
-			rc = h1_head(c, r, in);
+			rc = h1_head(p, r, in, detail);
 			break;
 		case H1_CHUNK_SIZE:
-			rc = h1_chunk_size(c, r, in);
+			rc = h1_chunk_size(p, r, in, detail);
 			break;
 		case H1_CHUNK_END:
-			rc = h1_chunk_end(c, in);
+			rc = h1_chunk_end(p, in, detail);
 			break;
 		case H1_BODY_LEN:
 		case H1_CHUNK_DATA:
 		case H1_BODY_EOF:
 		default:
-			rc = h1_body(c, r, in);
+			rc = h1_body(p, r, in);
 			break;
 		}
-		if (rc <= 0)
+		if (rc == H1_STEP_MORE)
+			return SEND_H1_MORE;
+		if (rc == H1_STEP_DONE)
+			return SEND_H1_DONE;
+		if (rc == H1_STEP_BAD)
+			return SEND_H1_BAD;
+	}
+}
+
+bool send_h1_parse_eof(struct send_h1 *p)
+{
+	if (p->st != H1_BODY_EOF)
+		return false;
+	h1_done(p); /* close-delimited: never reused */
+	return true;
+}
+
+/* ---- the connection glue ---------------------------------------------------------------- */
+
+/* The connection cannot continue (malformed response): the request is retried elsewhere. */
+static void h1_bad(struct send_conn *c, const char *detail)
+{
+	send_conn_close(c, "invalid_response", detail, false);
+}
+
+/*
+ * r's response is complete (the reader is idle): finish the request, keep
+ * the connection only when the response allows it, our whole request went
+ * out and nothing more arrived behind the response.
+ */
+static void h1_complete(struct send_conn *c, struct send_req *r)
+{
+	bool keep = c->h1.reuse && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0 &&
+		    evbuffer_get_length(bufferevent_get_input(c->bev)) == 0;
+	c->served++;
+	send_req_unbind(r);
+	send_req_response(r);
+	if (!keep)
+		send_conn_close(c, NULL, NULL, false);
+	else
+		send_kick(c->s); /* a free connection for a waiting request */
+}
+
+void send_h1_input(struct send_conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	while (c->state == SCONN_READY && evbuffer_get_length(in) > 0) {
+		struct send_req *r = TAILQ_FIRST(&c->reqs);
+		const char *detail;
+		if (r == NULL || c->h1.st == H1_IDLE) {
+			h1_bad(c, "bytes from the server with no request outstanding");
 			return;
+		}
+		r->got_byte = true;
+		switch (send_h1_parse(&c->h1, r, in, &detail)) {
+		case SEND_H1_MORE:
+			return;
+		case SEND_H1_BAD:
+			h1_bad(c, detail);
+			return;
+		case SEND_H1_DONE:
+		default:
+			h1_complete(c, r);
+			break;
+		}
 	}
 }
 
@@ -388,7 +479,7 @@ void send_h1_eof(struct send_conn *c)
 	if (c->state != SCONN_READY)
 		return;
 	r = TAILQ_FIRST(&c->reqs);
-	if (r != NULL && c->h1 == H1_BODY_EOF) {
+	if (r != NULL && send_h1_parse_eof(&c->h1)) {
 		h1_complete(c, r); /* closes the connection too */
 		return;
 	}

@@ -4,9 +4,10 @@
  *   send.c      the sink: requests, pool policy, timers, completion, logging
  *   send_conn.c connections: DNS, TCP, TLS with ALPN, bufferevent callbacks
  *   send_h1.c  HTTP/1.1 on a connection: the request bytes and a bounded,
- *              incremental response reader (one request at a time)
+ *              incremental, socket-free response reader (struct send_h1;
+ *              one request at a time)
  *   send_h2.c  HTTP/2 on a connection (nghttp2): many streams at once
- * Not a public interface: only these files (and their unit tests) include it.
+ * Not a public interface: only these files (and their unit and fuzz tests) include it.
  *
  * Lifetimes. A request (struct send_req) lives from submit until its done
  * callback has returned (or cancel). Finishing a request never calls done
@@ -63,6 +64,27 @@ enum send_h1_state {
 	H1_BODY_EOF,   /* close-delimited: everything until the server closes */
 };
 
+/*
+ * The HTTP/1.1 response reader, free of sockets and connections: it takes
+ * bytes from an evbuffer (the connection's input, or any buffer a test or
+ * the fuzz target fills in slices) and fills a request's status, its two
+ * kept fields and its body. Embedded in struct send_conn; plain data, no
+ * fini. See send_h1.c for the limits it enforces.
+ */
+struct send_h1 {
+	enum send_h1_state st;
+	uint64_t left;	   /* body or chunk bytes still to come */
+	size_t head_bytes; /* of the current head (or trailers), against SEND_HEAD_MAX */
+	bool http10, close, keepalive, chunked, te, has_len;
+	bool reuse; /* after SEND_H1_DONE: the response allows another request on the connection */
+};
+
+enum send_h1_rc {
+	SEND_H1_MORE = 0, /* took what it could; needs more bytes (or the close, for a close-delimited body) */
+	SEND_H1_DONE,	  /* the request holds its whole response; the reader is idle again */
+	SEND_H1_BAD,	  /* malformed: the connection cannot go on (*detail says why, a static string) */
+};
+
 struct send;
 struct send_conn;
 struct send_h2;
@@ -109,11 +131,7 @@ struct send_conn {
 	uint64_t idle_since_ns; /* when nreqs last dropped to 0 */
 	uint64_t last_read_ns;	/* when bytes last arrived */
 	bool reusable;		/* HTTP/1.1: keep-alive after the current response */
-	/* HTTP/1.1 reader */
-	enum send_h1_state h1;
-	uint64_t h1_left;
-	size_t h1_head_bytes;
-	bool h1_http10, h1_close, h1_keepalive, h1_chunked, h1_te, h1_has_len;
+	struct send_h1 h1;	/* HTTP/1.1 reader */
 	/* HTTP/2 */
 	struct send_h2 *h2;
 	bool goaway;
@@ -186,6 +204,18 @@ int send_h1_dispatch(struct send_conn *c, struct send_req *r);
 void send_h1_input(struct send_conn *c);
 /* The server closed: completes a close-delimited response, else the connection fails. */
 void send_h1_eof(struct send_conn *c);
+/* Readies p for the response to a request just written. */
+void send_h1_start(struct send_h1 *p);
+/*
+ * Consumes bytes of r's response from in, as many as are there, stopping
+ * right after the end of the response (what follows stays in in). Bytes
+ * while p is idle are SEND_H1_BAD. A body over SEND_RESPONSE_MAX ends the
+ * response early with r->too_large set (and p->reuse false). r's status,
+ * fields and body must start empty (as send_req_requeue leaves them).
+ */
+enum send_h1_rc send_h1_parse(struct send_h1 *p, struct send_req *r, struct evbuffer *in, const char **detail);
+/* The server closed after the bytes parsed so far: true when that ends the response (close-delimited body). */
+bool send_h1_parse_eof(struct send_h1 *p);
 
 /* ---- send_h2.c ------------------------------------------------------------- */
 

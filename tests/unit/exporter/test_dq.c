@@ -530,6 +530,61 @@ static void test_disk_take_corrupt(void **state)
 	dq_close(q);
 }
 
+/* A 60-byte body starting with tag, holding nspans spans (one entry = 100 bytes on disk). */
+static struct payload *mk60(const char *tag, uint32_t nspans)
+{
+	char s[61];
+	memset(s, 'y', 60);
+	s[60] = '\0';
+	memcpy(s, tag, strlen(tag));
+	return mk(s, nspans);
+}
+
+/* The spans of entries dq_take could not read back are counted too (retry.c drops them as corrupt_queue). */
+static void test_disk_take_lost_spans(void **state)
+{
+	struct fx *f = *state;
+	struct dq_replay r;
+	struct dq *q = open_q(f, 1 << 20, 1 << 20, &r);
+	push_ok(q, mk60("A", 2));
+	push_ok(q, mk60("B", 5));
+	push_ok(q, mk60("C", 11));
+	push_ok(q, mk60("D", 3));
+	char seg[256];
+	first_seg(f->sub, seg, sizeof(seg));
+	flip(seg, 100 + 40 + 30); /* B's body: CRC mismatch */
+	flip(seg, 200 + 8);	  /* C's header: no longer intact */
+	assert_int_equal(dq_lost_spans(q), 0);
+	struct payload *a = take_is(q, "A");
+	assert_int_equal(dq_lost_spans(q), 0); /* nothing skipped yet */
+	struct payload *d = take_is(q, "D");   /* B and C skipped on the way */
+	assert_int_equal(dq_lost(q), 2);
+	assert_int_equal(dq_lost_spans(q), 5 + 11);
+	assert_int_equal(dq_len(q), 2); /* A and D, in flight */
+	assert_null(dq_take(q));
+	assert_int_equal(dq_lost_spans(q), 16); /* a take that finds nothing loses nothing more */
+	dq_ack(q, a);
+	dq_release(q, d); /* stays on disk for the next run */
+	dq_close(q);
+	/* B and C were acknowledged as lost: only D comes back, and the count starts over */
+	q = open_q(f, 1 << 20, 1 << 20, &r);
+	assert_int_equal(r.batches, 1);
+	assert_int_equal(r.spans, 3);
+	assert_int_equal(dq_lost_spans(q), 0);
+	dq_ack(q, take_is(q, "D"));
+	dq_close(q);
+
+	/* memory never loses one */
+	struct dq_opts o = {.max_bytes = 1 << 20};
+	struct err err = {0};
+	q = dq_open(&o, &r, &err);
+	assert_non_null(q);
+	push_ok(q, mk60("M", 4));
+	dq_ack(q, take_is(q, "M"));
+	assert_int_equal(dq_lost_spans(q), 0);
+	dq_close(q);
+}
+
 static void write_file(const char *dir, const char *name, const void *data, size_t n)
 {
 	char p[256];
@@ -733,6 +788,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_disk_torn_tail, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_disk_corrupt, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_disk_take_corrupt, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_disk_take_lost_spans, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_disk_garbage_files, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_disk_ack_torn, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_disk_bound, setup, teardown),

@@ -331,6 +331,47 @@ static void test_bad_file_values(void **state)
 	load_fails("drain_timeout: forever\n", NULL, ":1:16: drain_timeout: ");
 }
 
+/* export.http2 defaults to auto even when an export: section leaves it out; off turns it off. */
+static void test_http2_default(void **state)
+{
+	(void)state;
+	struct ex_conf *c = load_ok(NULL, NULL);
+	assert_true(c->http2);
+	ex_conf_free(c);
+	c = load_ok("export:\n  endpoint: https://otlp.example.com/v1/traces\n  timeout: 2s\n", NULL);
+	assert_true(c->http2);
+	ex_conf_free(c);
+	c = load_ok("export:\n  endpoint: https://otlp.example.com/v1/traces\n  http2: off\n", NULL);
+	assert_false(c->http2);
+	ex_conf_free(c);
+	c = load_ok("export:\n  http2: auto\n", NULL);
+	assert_true(c->http2);
+	ex_conf_free(c);
+	load_fails("export:\n  http2: on\n", NULL, "http2: want off or auto");
+}
+
+/* mTLS needs both halves, whichever of the file and the environment each comes from. */
+static void test_client_cert_needs_key(void **state)
+{
+	(void)state;
+	char *pem = write_yaml("not read by the config loader, only checked for readability\n");
+	char yaml[512];
+	struct ex_conf *c;
+	snprintf(yaml, sizeof(yaml), "export:\n  endpoint: https://x.example/v1/traces\n  client_cert: %s\n", pem);
+	load_fails(yaml, NULL, ":2:3: client_cert: client_cert and client_key go together");
+	snprintf(yaml, sizeof(yaml), "export:\n  client_key: %s\n", pem);
+	load_fails(yaml, NULL, "client_cert and client_key go together");
+	const char *env_key[] = {"OTEL_EXPORTER_OTLP_CLIENT_KEY", pem, NULL};
+	load_fails(NULL, env_key, "mTLS needs both a client certificate and a client key (no certificate)");
+	snprintf(yaml, sizeof(yaml), "export:\n  client_cert: %s\n  client_key: %s\n", pem, pem);
+	c = load_ok(yaml, NULL);
+	assert_string_equal(c->client_cert, pem);
+	assert_string_equal(c->client_key, pem);
+	ex_conf_free(c);
+	unlink(pem);
+	free(pem);
+}
+
 int main(void)
 {
 	log_init("test_ex_conf", LOG_LVL_ERROR);
@@ -338,6 +379,7 @@ int main(void)
 	    cmocka_unit_test(test_defaults),	  cmocka_unit_test(test_file_keys),
 	    cmocka_unit_test(test_env_endpoints), cmocka_unit_test(test_env_headers),
 	    cmocka_unit_test(test_env_scalars),	  cmocka_unit_test(test_bad_file_values),
+	    cmocka_unit_test(test_http2_default), cmocka_unit_test(test_client_cert_needs_key),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
