@@ -11,6 +11,7 @@
 #   make bench      benchmarks (tests/bench/)
 #   make lint       clang-format check + banned-function check
 #   make install    PREFIX=/usr/local DESTDIR=
+#   make image      container images llmgw-gateway and llmgw-exporter (docker or podman)
 
 CC ?= cc
 PREFIX ?= /usr/local
@@ -62,7 +63,7 @@ LIBEX = $(B)/libex.a
 BINS = $(B)/llmgw-gateway $(B)/llmgw-exporter $(B)/llmgw-mock $(B)/otlp-sink $(B)/spanrec-inject
 UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(UNIT_SRC))
 
-.PHONY: all deps test unit run bench fuzz lint clean install
+.PHONY: all deps test unit run bench fuzz lint clean install image
 all: $(BINS)
 
 deps:
@@ -162,6 +163,22 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/llmgw
 	install -m 0755 $(B)/llmgw-gateway $(B)/llmgw-exporter $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 deploy/config/gateway.yaml deploy/config/exporter.yaml $(DESTDIR)$(PREFIX)/share/llmgw/
+
+# ---- container images (deploy/docker/Dockerfile, context = this directory) ---
+# IMAGE_PREFIX=registry.example.com/team/ IMAGE_TAG=1.2.3 name what gets built;
+# deploy/k8s/base/kustomization.yaml (images:) names what the cluster pulls.
+IMAGE_PREFIX ?=
+IMAGE_TAG ?= $(VERSION)
+CONTAINER_ENGINE ?= $(shell command -v docker 2>/dev/null || command -v podman 2>/dev/null)
+image:
+	@if [ -z "$(CONTAINER_ENGINE)" ]; then \
+		echo "make image: no container engine: neither docker nor podman is installed; no image built" >&2; exit 1; fi
+	@if ! $(CONTAINER_ENGINE) info >/dev/null 2>&1; then \
+		echo "make image: $(CONTAINER_ENGINE) is installed but no engine answers ('$(notdir $(CONTAINER_ENGINE)) info' failed: daemon not running or no access); no image built" >&2; exit 1; fi
+	@set -e; for t in gateway exporter; do \
+		echo "  IMAGE $(IMAGE_PREFIX)llmgw-$$t:$(IMAGE_TAG)"; \
+		$(CONTAINER_ENGINE) build -f deploy/docker/Dockerfile --target $$t \
+			--build-arg VERSION=$(VERSION) -t $(IMAGE_PREFIX)llmgw-$$t:$(IMAGE_TAG) .; done
 
 clean:
 	rm -rf build build-san build-fuzz

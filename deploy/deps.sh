@@ -5,19 +5,25 @@
 # Idempotent: asks dpkg first and runs apt-get only for what is missing,
 # so `make test` / `make run` can call it every time at no cost.
 #
-#   deploy/deps.sh            build + test dependencies
-#   deploy/deps.sh --bench    also the benchmark tools (nginx, wrk, haproxy)
-#   deploy/deps.sh --fuzz     also clang's libFuzzer runtime
+#   deploy/deps.sh              build + test dependencies
+#   deploy/deps.sh --build-only just what `make` needs (the container image's build stage)
+#   deploy/deps.sh --bench      also the benchmark tools (nginx, wrk, haproxy)
+#   deploy/deps.sh --fuzz       also clang's libFuzzer runtime
 set -eu
 
-pkgs="build-essential pkg-config ca-certificates curl openssl
+build_pkgs="build-essential pkg-config ca-certificates
 libevent-dev libnghttp2-dev libssl-dev libprotobuf-c-dev protobuf-c-compiler
-libyaml-dev libnanomsg-dev zlib1g-dev libjansson-dev libcmocka-dev libhiredis-dev redis-server
+libyaml-dev libnanomsg-dev zlib1g-dev libjansson-dev libhiredis-dev"
+# kubernetes-client: kubectl (its built-in kustomize) for the deploy tests.
+test_pkgs="curl openssl libcmocka-dev redis-server
 nghttp2-proxy
-nodejs npm"
+nodejs npm
+kubernetes-client"
+pkgs="$build_pkgs $test_pkgs"
 
 for arg in "$@"; do
 	case "$arg" in
+	--build-only) pkgs="$build_pkgs" ;;
 	--bench) pkgs="$pkgs nginx-light wrk haproxy" ;;
 	--fuzz) pkgs="$pkgs clang libclang-rt-14-dev" ;;
 	*) echo "deps.sh: unknown option $arg" >&2; exit 2 ;;
@@ -37,6 +43,15 @@ case "$missing" in
 	if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 &&
 		[ "$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)" -ge 18 ]; then
 		missing=$(printf '%s\n' $missing | grep -vx -e nodejs -e npm | tr '\n' ' ')
+	fi
+	;;
+esac
+# Any kubectl already on PATH will do (e.g. the cloud SDK's, whose package owns
+# /usr/bin/kubectl and would make Debian's kubernetes-client fail to install).
+case " $missing " in
+*" kubernetes-client "*)
+	if command -v kubectl >/dev/null 2>&1; then
+		missing=$(printf '%s\n' $missing | grep -vx kubernetes-client | tr '\n' ' ')
 	fi
 	;;
 esac

@@ -3,13 +3,13 @@
 #
 # The test runner behind `make test` / `make unit`:
 #
-#   B=<build dir> SAN=0|1 [ONLY=unit|integration|e2e] bash tests/run.sh
+#   B=<build dir> SAN=0|1 [ONLY=unit|integration|e2e|deploy] bash tests/run.sh
 #
 # Runs every cmocka unit test binary under $B/tests/unit/, then the
 # integration tests (node:test, real processes on 127.0.0.1), then the
-# end-to-end tests when they exist. Prints each suite's counts and ends with
-# exactly one line "N passed, N failed". Exits 1 if anything failed or if no
-# test ran at all.
+# end-to-end tests when they exist, then the deploy checks (tests/deploy/).
+# Prints each suite's counts and ends with exactly one line
+# "N passed, N failed". Exits 1 if anything failed or if no test ran at all.
 #
 # A unit binary that crashes or exits non-zero without a cmocka summary
 # counts as one failed test; so does a node run that fails without
@@ -180,6 +180,21 @@ if [ -z "$ONLY" ] || [ "$ONLY" = e2e ]; then
 		else
 			echo "-- e2e: could not install the npm dependencies: counted as 1 failed"
 			suite_report e2e 0 1
+		fi
+	fi
+fi
+
+# ---- deploy: container images and Kubernetes manifests (tests/deploy/) -----
+# kubectl kustomize on every overlay, the Dockerfile, `make image`, and each
+# config in the ConfigMaps through --check-config. YAML is parsed with js-yaml,
+# one of tests/e2e's npm dependencies.
+if [ -z "$ONLY" ] || [ "$ONLY" = deploy ]; then
+	if [ -d tests/deploy ]; then
+		if e2e_deps; then
+			run_node_suite deploy tests/deploy/
+		else
+			echo "-- deploy: could not install the npm dependencies (js-yaml): counted as 1 failed"
+			suite_report deploy 0 1
 		fi
 	fi
 fi
