@@ -125,6 +125,7 @@ children_ticks() {
 	local t
 	times >"$WORK/times.txt"
 	t=$(sed -n 2p "$WORK/times.txt") # "0m1.250s 0m0.310s": user, system
+	# shellcheck disable=SC2034 # read by run.sh
 	CHILD_TICKS=$(awk -v t="$t" -v c="$CLK_TCK" 'BEGIN {
 		n = split(t, f, /[ms ]+/); s = 0
 		for (i = 1; i + 1 <= n; i += 2) if (f[i] != "") s += f[i] * 60 + f[i + 1]

@@ -41,11 +41,12 @@
 #   EXP_RATE=50000         records/s of the fixed-rate exporter run
 #   EXP_SECONDS=10         length of each exporter run
 #   EXP_SINK_RATE=10000    records/s of the 3 s delivery check into otlp-sink
-#   NOISE_MAX=10 NOISE_RETRIES=2   a cell during which other processes kept PROXY_CPU more than
+#   NOISE_MAX=10 NOISE_RETRIES=2   a cell during which other processes kept either CPU more than
 #                          NOISE_MAX % busy is measured again (up to NOISE_RETRIES times); the
 #                          report flags any cell above 5 %
-#   PERF=0                 1: one more llmgw json cell under `perf record -g` (after the
-#                          table, so it does not disturb it); top symbols go in the report
+#   PERF=0                 1: one more llmgw json cell and one more exporter saturation run
+#                          under `perf record -g` (after the measured ones, so the profiler
+#                          disturbs nothing); top symbols go in the report
 #   PERF_OPTS=-g           perf record options (e.g. "--call-graph dwarf -F 300" for callers
 #                          inside libraries built without frame pointers); the data stays in the raw dir
 #
@@ -653,52 +654,97 @@ exporter_table() {
 		echo "- records bench-inject itself was too late to attempt (it shares CPU $LOAD_CPU; not sent, not counted above): fixed rate ${X[rate/skipped]:-0}, delivery check ${X[sink/skipped]:-0}"
 }
 
-# ------------------------------------------------------------ perf profile
+# ------------------------------------------------------------ perf profiles
 PERF_TXT=
+EXP_PERF_TXT=
+
+# perf_summary DATA BINARY -> markdown: self time by shared object, top symbols, the binary's own
+perf_summary() {
+	local data=$1 bin=$2 f
+	f=$(basename "$data")
+	echo '```'
+	echo "perf report -i $f --no-children -g none --sort dso --stdio"
+	echo "perf report -i $f --no-children -g none --sort dso,symbol --stdio"
+	echo "perf report -i $f --no-children -g none --dsos $bin --sort symbol --stdio"
+	echo '```'
+	echo
+	echo "By shared object (self time):"
+	echo
+	echo '```'
+	perf report -i "$data" --no-children -g none --sort dso --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -12
+	echo '```'
+	echo
+	echo "Top symbols (self time):"
+	echo
+	echo '```'
+	perf report -i "$data" --no-children -g none --sort dso,symbol --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -30
+	echo '```'
+	echo
+	echo "$bin's own functions (self time, share of all samples):"
+	echo
+	echo '```'
+	perf report -i "$data" --no-children -g none --dsos "$bin" --sort symbol --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -15
+	echo '```'
+}
+
+# perf_attach PID SECONDS DATA -> starts perf record on PID (pinned to LOAD_CPU); sets PERF_PID
+perf_attach() {
+	# shellcheck disable=SC2086
+	start_proc "$WORK/perf-$(basename "$3").log" taskset -c "$LOAD_CPU" perf record $PERF_OPTS -p "$1" -o "$3" -- sleep "$2"
+	PERF_PID=$LAST_PID
+}
+perf_wait() {
+	wait "$PERF_PID" 2>/dev/null
+	unset "STARTED[$PERF_PID]"
+}
+
+# One more llmgw json cell (after the table, so the profiler does not disturb it).
 perf_profile() {
-	command -v perf >/dev/null || {
-		PERF_TXT="perf not installed"
-		return
-	}
 	local secs data=$RAW/perf-gateway-json.data
 	secs=$(secs_of "$DURATION")
-	log "[perf] llmgw json under perf record -g for ${secs}s"
+	log "[perf] llmgw json under perf record $PERF_OPTS for ${secs}s"
 	start_peer llmgw json perf || {
 		PERF_TXT="llmgw did not start: $P_SKIP"
 		stop_peer
 		return
 	}
 	run_wrk json "$P_URL" "$P_HEADERS" "$WARMUP" "$WORK/warmup.txt"
-	# shellcheck disable=SC2086
-	start_proc "$WORK/perf.log" taskset -c "$LOAD_CPU" perf record $PERF_OPTS -p "$P_PID" -o "$data" -- sleep "$secs"
-	local perf_pid=$LAST_PID
+	perf_attach "$P_PID" "$secs" "$data"
 	run_wrk json "$P_URL" "$P_HEADERS" "$DURATION" "$RAW/wrk-json-llmgw-perf.txt"
-	wait "$perf_pid" 2>/dev/null
-	unset "STARTED[$perf_pid]"
+	perf_wait
 	stop_peer
-	PERF_CMD="perf record $PERF_OPTS -p <llmgw-gateway pid> -- sleep $secs   # during the json 32-connection load
-perf report -i perf-gateway-json.data --no-children -g none --sort dso --stdio
-perf report -i perf-gateway-json.data --no-children -g none --sort dso,symbol --stdio
-perf report -i perf-gateway-json.data --no-children -g none --dsos llmgw-gateway --sort symbol --stdio"
 	PERF_TXT=$(
-		echo "By shared object (self time):"
-		echo
-		echo '```'
-		perf report -i "$data" --no-children -g none --sort dso --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -12
-		echo '```'
-		echo
-		echo "Top symbols (self time):"
-		echo
-		echo '```'
-		perf report -i "$data" --no-children -g none --sort dso,symbol --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -30
-		echo '```'
-		echo
-		echo "The gateway's own functions (self time, share of all samples):"
-		echo
-		echo '```'
-		perf report -i "$data" --no-children -g none --dsos llmgw-gateway --sort symbol --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -15
-		echo '```'
+		printf '```
+perf record %s -p <llmgw-gateway pid> -- sleep %s   # during the json 32-connection load
+```
+
+' "$PERF_OPTS" "$secs"
+		perf_summary "$data" llmgw-gateway
 	)
+}
+
+# The exporter under saturation: one more saturation run with perf attached.
+exporter_perf() {
+	local secs=$EXP_SECONDS url=ipc://$WORK/exp-perf.sock data=$RAW/perf-exporter-sat.data
+	log "[perf] llmgw-exporter saturation run under perf record $PERF_OPTS for ${secs}s"
+	EX_PID='' RCV_PID=''
+	if start_receiver exp-perf null "$LOAD_CPU" && start_exporter exp-perf "$url" "$RCV_PORT" "$PROXY_CPU"; then
+		perf_attach "$EX_PID" "$secs" "$data"
+		timeout -k 5 $((secs + 30)) taskset -c "$LOAD_CPU" "$B/bench/bench-inject" "$url" --rate 0 --seconds "$secs" >"$RAW/inject-perf.txt" 2>&1
+		perf_wait
+		EXP_PERF_TXT=$(
+			printf '```
+perf record %s -p <llmgw-exporter pid> -- sleep %s   # during a saturation run (bench-inject --rate 0)
+```
+
+' "$PERF_OPTS" "$secs"
+			perf_summary "$data" llmgw-exporter
+		)
+	else
+		EXP_PERF_TXT="the exporter did not start"
+	fi
+	stop_proc "$EX_PID"
+	stop_proc "$RCV_PID"
 }
 
 # ------------------------------------------------------------ report
@@ -747,8 +793,13 @@ report() {
 		echo
 		echo "### perf: llmgw-gateway, json 32 connections (a separate cell after the table)"
 		echo
-		[[ -n ${PERF_CMD:-} ]] && printf '```\n%s\n```\n\n' "$PERF_CMD"
 		echo "$PERF_TXT"
+	fi
+	if [[ -n $EXP_PERF_TXT ]]; then
+		echo
+		echo "### perf: llmgw-exporter, saturation (a separate run after the exporter table)"
+		echo
+		echo "$EXP_PERF_TXT"
 	fi
 }
 
@@ -763,7 +814,14 @@ main() {
 		for peer in $PEERS; do run_cell_retry "$scen" "$peer"; done
 	done
 	[[ $EXPORTER_BENCH == 1 ]] && exporter_bench
-	[[ $PERF == 1 ]] && perf_profile
+	if [[ $PERF == 1 ]]; then
+		if command -v perf >/dev/null; then
+			perf_profile
+			[[ $EXPORTER_BENCH == 1 ]] && exporter_perf
+		else
+			PERF_TXT="perf is not installed"
+		fi
+	fi
 	stop_proc "$MOCK_PID"
 	report >"$REPORT"
 	ln -sf "$(basename "$REPORT")" "$OUTDIR/latest.md"
