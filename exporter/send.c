@@ -282,10 +282,10 @@ static void send_reap(evutil_socket_t fd, short what, void *arg)
 	 * when done submits it again is reported on the next round, so the
 	 * loop always gets back to libevent.
 	 */
-	unsigned todo = 0;
+	unsigned batch = 0;
 	TAILQ_FOREACH(r, &s->completed, link)
-	todo++;
-	while (todo-- > 0 && (r = TAILQ_FIRST(&s->completed)) != NULL) {
+	batch++;
+	while (batch-- > 0 && (r = TAILQ_FIRST(&s->completed)) != NULL) {
 		/* r is gone before done runs: done may submit (reusing the slot) or cancel */
 		struct sink_result res = r->res;
 		sink_done_cb done = r->done;

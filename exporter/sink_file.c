@@ -75,10 +75,10 @@ static int sink_fd_write(int fd, const char *data, size_t len)
 static void sink_fd_done(evutil_socket_t fd, short what, void *arg)
 {
 	struct sink_fd *s = arg;
-	unsigned todo = s->n;
+	unsigned batch = s->n;
 	(void)fd;
 	(void)what;
-	while (todo-- > 0 && s->n > 0) {
+	while (batch-- > 0 && s->n > 0) {
 		struct sink_fd_pending e = s->ring[s->head];
 		struct sink_result res = {e.outcome, 0, -1, 0, 0};
 		s->head = (s->head + 1) % s->cap;
