@@ -82,8 +82,12 @@ describe('bad span records', { timeout: 120000 }, () => {
       traces.add(s.trace_id);
     }
     assert.equal(traces.size, 3, 'each good record has its own random trace id');
-    const text = await ex.metrics();
-    assert.ok(metric(text, 'llmgw_exporter_spans_exported_total') >= 3, 'llmgw_exporter_spans_exported_total counts them');
+    // The sink holds the spans before the exporter has read the 200 that
+    // makes them count as exported: wait for the counter, don't sample it.
+    const text = await waitFor(async () => {
+      const t = await ex.metrics();
+      return metric(t, 'llmgw_exporter_spans_exported_total') >= 3 ? t : null;
+    }, { timeoutMs: 10000, what: 'llmgw_exporter_spans_exported_total to count the 3 spans' });
     assert.ok(metric(text, 'llmgw_exporter_records_received_total') >= 3, 'llmgw_exporter_records_received_total counts them');
   }));
 
