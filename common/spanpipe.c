@@ -86,17 +86,22 @@ void spanpipe_close(struct spanpipe *p)
 }
 
 /*
- * Copies the record into nanomsg's queue. EAGAIN means no connected peer or
+ * Copies the records into nanomsg's queue as one message. EAGAIN means no connected peer or
  * a full buffer (FULL); anything else (EBADF, ETERM after nn_term) is ERROR.
  * errno is left as nanomsg set it for callers that want to log it.
  */
 enum spanpipe_result spanpipe_send(struct spanpipe *p, const struct spanrec *r)
 {
-	if (p == NULL || r == NULL || p->sock < 0)
+	return spanpipe_send_batch(p, r, 1);
+}
+
+enum spanpipe_result spanpipe_send_batch(struct spanpipe *p, const struct spanrec *recs, size_t n)
+{
+	if (p == NULL || recs == NULL || n == 0 || n > SPANPIPE_BATCH_MAX || p->sock < 0)
 		return SPANPIPE_ERROR;
 	int rc;
 	do {
-		rc = nn_send(p->sock, r, sizeof(*r), NN_DONTWAIT);
+		rc = nn_send(p->sock, recs, n * sizeof(*recs), NN_DONTWAIT);
 	} while (rc < 0 && nn_errno() == EINTR);
 	if (rc >= 0)
 		return SPANPIPE_SENT;

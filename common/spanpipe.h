@@ -35,4 +35,18 @@ enum spanpipe_result {
 /* Queues one record with NN_DONTWAIT. Never blocks. */
 enum spanpipe_result spanpipe_send(struct spanpipe *p, const struct spanrec *r);
 
+/*
+ * The most records one message may carry. The exporter reads messages of
+ * up to 64 KiB (one record, or several back to back: spanrec_frame_len);
+ * 32 records of today's 1 KiB leave room for a larger future version.
+ */
+#define SPANPIPE_BATCH_MAX 32
+
+/*
+ * Queues recs[0..n) as one message (1 <= n <= SPANPIPE_BATCH_MAX): one
+ * nanomsg send and one wakeup of its I/O thread for the lot, which is most
+ * of what a send costs. All or none: a full pipe drops the whole batch.
+ */
+enum spanpipe_result spanpipe_send_batch(struct spanpipe *p, const struct spanrec *recs, size_t n);
+
 #endif

@@ -258,14 +258,30 @@ static enum spanrec_verdict spanrec_check_fields(const struct spanrec *r, struct
 	return SPANREC_OK;
 }
 
+struct spanrec_hdr {
+	uint32_t magic;
+	uint16_t version;
+	uint16_t size;
+};
+static_assert(sizeof(struct spanrec_hdr) == 8, "header is 8 bytes");
+
+size_t spanrec_frame_len(const void *buf, size_t len)
+{
+	struct spanrec_hdr hdr;
+	if (buf == NULL || len < sizeof(hdr))
+		return 0;
+	memcpy(&hdr, buf, sizeof(hdr));
+	if (hdr.magic != SPANREC_MAGIC)
+		return 0;
+	const struct spanrec_version *v = spanrec_version_find(hdr.version);
+	if (v == NULL || hdr.size != v->size || len < v->size)
+		return 0;
+	return v->size;
+}
+
 enum spanrec_verdict spanrec_validate(const void *buf, size_t len, struct spanrec *out, struct err *err)
 {
-	struct {
-		uint32_t magic;
-		uint16_t version;
-		uint16_t size;
-	} hdr;
-	static_assert(sizeof(hdr) == 8, "header is 8 bytes");
+	struct spanrec_hdr hdr;
 
 	if (buf == NULL || len < sizeof(hdr)) {
 		err_set(err, SPANREC_BAD_SIZE, "record too short: %zu bytes", len);

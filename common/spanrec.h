@@ -51,6 +51,17 @@ int spanrec_add_meta(struct spanrec *r, const char *key, const char *value);
  */
 enum spanrec_verdict spanrec_validate(const void *buf, size_t len, struct spanrec *out, struct err *err);
 
+/*
+ * A pipeline message carries one record or several back to back (the
+ * gateway batches them: one send per batch instead of one per record).
+ * Returns the length of the record at the front of buf (len bytes left in
+ * the message): the size its header declares, when the magic and version
+ * are known, the declared size is that version's and len holds it all;
+ * else 0, and the caller validates the whole rest as one record to learn
+ * what is wrong with it.
+ */
+size_t spanrec_frame_len(const void *buf, size_t len);
+
 /* "ok", "bad_size", ... for metric labels and logs. */
 const char *spanrec_verdict_name(enum spanrec_verdict v);
 

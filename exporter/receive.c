@@ -9,7 +9,8 @@
  * still readable and libevent calls again on the next iteration.
  *
  * Messages are received with NN_MSG (nanomsg allocates exactly the message)
- * so the exact length reaches spanrec_validate(); NN_RCVMAXSIZE keeps a
+ * so the exact length reaches spanrec_validate(); a message may hold several
+ * records back to back (spanrec_frame_len splits them). NN_RCVMAXSIZE keeps a
  * hostile peer on a tcp:// endpoint from making nanomsg allocate much.
  */
 #include "exporter/receive.h"
@@ -25,11 +26,13 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/spanpipe.h"
 #include "common/spanrec.h"
 
 #define RECEIVE_BURST 1024
 #define RECEIVE_STOP_MAX 65536		     /* records read after SIGTERM before closing */
-#define RECEIVE_MAX_MSG (64 * 1024)	     /* far above any record version */
+#define RECEIVE_MAX_MSG (64 * 1024)	     /* SPANPIPE_BATCH_MAX records, and room to spare */
+static_assert(SPANPIPE_BATCH_MAX * sizeof(struct spanrec) <= RECEIVE_MAX_MSG, "a full batch fits one message");
 #define RECEIVE_LOG_BURST 10		     /* bad-record lines ... */
 #define RECEIVE_LOG_WINDOW_NS 10000000000ull /* ... per 10 s */
 
@@ -43,7 +46,7 @@ struct receive {
 	char url[256];
 };
 
-static void receive_one(struct receive *r, const void *msg, size_t len)
+static void receive_record(struct receive *r, const void *msg, size_t len)
 {
 	struct spanrec rec;
 	struct err e;
@@ -61,6 +64,25 @@ static void receive_one(struct receive *r, const void *msg, size_t len)
 		char q[300];
 		log_msg(LOG_LVL_WARN, "bad_record", "reason=%s len=%zu detail=%s suppressed=%llu",
 			spanrec_verdict_name(v), len, log_quote(e.msg, q, sizeof(q)), (unsigned long long)suppressed);
+	}
+}
+
+/*
+ * One message: a record, or several back to back (the gateway batches its
+ * sends). Each framed record is validated on its own, so one bad record
+ * costs only itself; whatever cannot be framed is one bad record (the
+ * verdict says why: a short tail, a wrong size, a bad magic...).
+ */
+static void receive_one(struct receive *r, const void *msg, size_t len)
+{
+	const unsigned char *p = msg;
+	while (len > 0) {
+		size_t n = spanrec_frame_len(p, len);
+		if (n == 0)
+			n = len;
+		receive_record(r, p, n);
+		p += n;
+		len -= n;
 	}
 }
 

@@ -66,12 +66,11 @@ static const struct gw_provider *req_provider(const struct gw_req *r)
 /* Emits the CLIENT span once (a later call is a no-op: end_ns is set). */
 static void emit_client_span(struct gw_req *r)
 {
-	struct spanrec rec;
 	if (r->att.end_ns != 0)
 		return;
 	r->att.end_ns = clock_wall_ns();
-	span_emit_build_client(&rec, &r->span, &r->att);
-	span_emit_send(&r->w->gw->span_out, &rec);
+	span_emit_build_client(span_batch_slot(&r->w->spans), &r->span, &r->att);
+	span_batch_commit(&r->w->spans);
 }
 
 static void attempt_begin(struct gw_req *r)

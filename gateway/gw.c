@@ -210,6 +210,8 @@ int gw_worker_init(struct gw_worker *w, struct gw *g, unsigned id, struct err *e
 	if (g->conf->redis != NULL &&
 	    (w->redis = gov_redis_new(w->base, g->conf->redis, g->redis_metrics, id, err)) == NULL)
 		return -1;
+	if (span_batch_init(&w->spans, w->base, &g->span_out, err) < 0)
+		return -1;
 	if ((w->drain_timer = evtimer_new(w->base, drain_deadline_cb, w)) == NULL)
 		return err_set(err, ENOMEM, "evtimer_new failed");
 	if (worker_wake_init(w, err) < 0)
@@ -227,6 +229,7 @@ void gw_worker_fini(struct gw_worker *w)
 	/* requests left when the loop ended: answer (best effort) and free them, then the connections */
 	http_srv_abort_all(w);
 	http_srv_free(w);
+	span_batch_fini(&w->spans); /* after the last request's records */
 	upstream_pool_free(w->pool);
 	gov_redis_free(w->redis);
 	if (w->gen != NULL)

@@ -29,6 +29,7 @@
 #include "gateway/gw_conf.h"
 #include "gateway/gw_metrics.h"
 #include "gateway/http_conn.h"
+#include "gateway/span_batch.h"
 #include "gateway/span_emit.h"
 
 struct event_base;
@@ -84,6 +85,7 @@ struct gw_worker {
 	struct gov_redis *redis; /* shared limits; NULL without redis */
 	struct ids_rng rng;
 	struct log_ratelimit warn_rl; /* upstream failure lines */
+	struct span_batch spans;      /* this worker's records on their way to the pipe */
 	struct gw_req_list reqs;      /* requests being handled */
 	unsigned nreqs;
 	bool ready;    /* listening and not draining */

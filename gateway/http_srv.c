@@ -161,9 +161,8 @@ static void req_account(struct gw_req *r, int status)
 		api_gov_account(r, status);
 		metric_gauge_add(g->metrics.in_flight, -1);
 		if (!r->no_span) {
-			struct spanrec rec;
-			span_emit_build_server(&rec, &r->span);
-			span_emit_send(&g->span_out, &rec);
+			span_emit_build_server(span_batch_slot(&w->spans), &r->span);
+			span_batch_commit(&w->spans);
 		}
 	}
 	if (r->call != NULL) {

@@ -91,6 +91,25 @@ describe('bad span records', { timeout: 120000 }, () => {
     assert.ok(metric(text, 'llmgw_exporter_records_received_total') >= 3, 'llmgw_exporter_records_received_total counts them');
   }));
 
+  it('a message of several records (a gateway batch) is split: each record is judged alone', stack.guard(async () => {
+    const text0 = await ex.metrics();
+    const field0 = metric(text0, REJECTED, { reason: 'bad_field' });
+    const size0 = metric(text0, REJECTED, { reason: 'bad_size' });
+    const before = (await (await fetch(`${sink.url}/_sink/spans`)).json()).length;
+    await inject('batch_mixed', 1); // good, bad_kind, good, 100-byte tail in one message
+    const spans = await waitFor(async () => {
+      const s = await (await fetch(`${sink.url}/_sink/spans`)).json();
+      return s.length >= before + 2 ? s : null;
+    }, { timeoutMs: 15000, what: 'the 2 good records of the batch at the sink' });
+    assert.equal(spans.length, before + 2, 'exactly the 2 good records of the batch were exported');
+    const text = await waitFor(async () => {
+      const t = await ex.metrics();
+      return metric(t, REJECTED, { reason: 'bad_size' }) > size0 ? t : null;
+    }, { timeoutMs: 10000, what: 'the short tail counted as bad_size' });
+    assert.equal(metric(text, REJECTED, { reason: 'bad_field' }), field0 + 1, 'the bad_kind record alone is bad_field');
+    assert.equal(metric(text, REJECTED, { reason: 'bad_size' }), size0 + 1, 'the short tail alone is bad_size');
+  }));
+
   it('the exporter is still healthy and exits cleanly on SIGTERM', stack.guard(async () => {
     const r = await fetch(`${ex.admin}/healthz`);
     assert.equal(r.status, 200, 'healthz after all the bad input');

@@ -15,12 +15,16 @@
  *   unterminated    name filled to the end with no NUL          -> bad_string
  *   bad_kind        kind = 9                                    -> bad_field
  *   zero_trace      all-zero trace id                           -> bad_field
+ *   batch_mixed     one message of 4 records back to back, as the gateway
+ *                   batches them: good, bad_kind, good, and a short tail
+ *                   (100 bytes) -> 2 exported, 1 bad_field, 1 bad_size
  *
  * Unlike the gateway, this tool waits: each send blocks up to 5 s for a
  * peer, and it lingers before closing so the records leave the socket.
  * Exit 0 when all COUNT records were sent, 1 on a send failure, 2 on usage.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,10 +107,27 @@ static int open_socket(const char *url)
 	return s;
 }
 
+/* batch_mixed: good, bad_kind, good, a short tail, as one message. */
+static int send_mixed(int s, struct ids_rng *rng, long i)
+{
+	static struct spanrec m[4];
+	build_good(&m[0], rng, 3 * i);
+	build_good(&m[1], rng, 3 * i + 1);
+	spoil(&m[1], "bad_kind");
+	build_good(&m[2], rng, 3 * i + 2);
+	build_good(&m[3], rng, 3 * i + 2);
+	size_t len = 3 * sizeof(m[0]) + INJECT_SHORT_LEN;
+	if (nn_send(s, m, len, 0) != (int)len) {
+		fprintf(stderr, "spanrec-inject: send batch %ld: %s\n", i + 1, nn_strerror(nn_errno()));
+		return -1;
+	}
+	return 0;
+}
+
 static void usage(void)
 {
 	fputs("usage: spanrec-inject URL KIND [COUNT]\n"
-	      "  KIND: good short bad_magic bad_version bad_size_field unterminated bad_kind zero_trace\n",
+	      "  KIND: good short bad_magic bad_version bad_size_field unterminated bad_kind zero_trace batch_mixed\n",
 	      stderr);
 }
 
@@ -134,8 +155,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "spanrec-inject: %s\n", e.msg);
 		return 1;
 	}
+	bool mixed = strcmp(argv[2], "batch_mixed") == 0;
 	build_good(&r, &rng, 0);
-	if (spoil(&r, argv[2]) == 0) {
+	if (!mixed && spoil(&r, argv[2]) == 0) {
 		fprintf(stderr, "spanrec-inject: unknown KIND %s\n", argv[2]);
 		usage();
 		return 2;
@@ -144,6 +166,11 @@ int main(int argc, char **argv)
 	if (s < 0)
 		return 1;
 	for (long i = 0; i < count; i++) {
+		if (mixed) {
+			if (send_mixed(s, &rng, i) != 0)
+				goto out;
+			continue;
+		}
 		build_good(&r, &rng, i);
 		size_t len = spoil(&r, argv[2]);
 		if (nn_send(s, &r, len, 0) != (int)len) {

@@ -111,6 +111,36 @@ static void test_send_to_pull_peer(void **state)
 	assert_int_equal(spanrec_validate(msg, (size_t)n, &out, &err), SPANREC_OK);
 	nn_freemsg(msg);
 
+	/* A batch is one message of whole records back to back, each framed and valid. */
+	static struct spanrec batch[SPANPIPE_BATCH_MAX];
+	for (size_t i = 0; i < SPANPIPE_BATCH_MAX; i++) {
+		make_record(&batch[i]);
+		batch[i].attempt = (uint8_t)(i + 1);
+	}
+	assert_int_equal(spanpipe_send_batch(p, batch, 3), SPANPIPE_SENT);
+	assert_int_equal(spanpipe_send_batch(p, batch, SPANPIPE_BATCH_MAX), SPANPIPE_SENT);
+	const size_t want[] = {3, SPANPIPE_BATCH_MAX};
+	for (size_t m = 0; m < 2; m++) {
+		n = nn_recv(pull, &msg, NN_MSG, 0);
+		assert_int_equal(n, (int)(want[m] * sizeof(r)));
+		const uint8_t *at = msg;
+		size_t left = (size_t)n, seen = 0;
+		while (left > 0) {
+			size_t fl = spanrec_frame_len(at, left);
+			assert_int_equal(fl, sizeof(r));
+			assert_int_equal(spanrec_validate(at, fl, &out, &err), SPANREC_OK);
+			assert_int_equal(out.attempt, seen + 1);
+			at += fl;
+			left -= fl;
+			seen++;
+		}
+		assert_int_equal(seen, want[m]);
+		nn_freemsg(msg);
+	}
+	/* Out of bounds batch sizes are refused, not truncated. */
+	assert_int_equal(spanpipe_send_batch(p, batch, 0), SPANPIPE_ERROR);
+	assert_int_equal(spanpipe_send_batch(p, batch, SPANPIPE_BATCH_MAX + 1), SPANPIPE_ERROR);
+
 	spanpipe_close(p);
 	nn_close(pull);
 }

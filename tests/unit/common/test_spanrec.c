@@ -387,6 +387,39 @@ static void test_validate_bad(void **state)
 	assert_int_equal(spanrec_validate(NULL, 1024, &out, &err), SPANREC_BAD_SIZE);
 }
 
+/* Framing of a message carrying several records: a length only for a whole, known record. */
+static void test_frame_len(void **state)
+{
+	(void)state;
+	const size_t rs = sizeof(struct spanrec);
+	uint8_t *msg = calloc(3, rs);
+	assert_non_null(msg);
+	struct spanrec r;
+	good_record(&r);
+	memcpy(msg, &r, rs);
+	memcpy(msg + rs, &r, rs);
+	assert_int_equal(spanrec_frame_len(msg, 2 * rs), rs);
+	assert_int_equal(spanrec_frame_len(msg, rs), rs);
+	assert_int_equal(spanrec_frame_len(msg + rs, rs), rs);
+	assert_int_equal(spanrec_frame_len(msg, rs - 1), 0);   /* short tail */
+	assert_int_equal(spanrec_frame_len(msg, 7), 0);	       /* not even a header */
+	assert_int_equal(spanrec_frame_len(NULL, 2 * rs), 0);
+	assert_int_equal(spanrec_frame_len(msg + 2 * rs, rs), 0); /* zeroes: bad magic */
+	r.size = (uint16_t)(rs / 2);
+	memcpy(msg, &r, rs);
+	assert_int_equal(spanrec_frame_len(msg, 2 * rs), 0); /* declared size is not the version's */
+	good_record(&r);
+	r.version = SPANREC_VERSION + 1;
+	memcpy(msg, &r, rs);
+	assert_int_equal(spanrec_frame_len(msg, 2 * rs), 0); /* unknown version */
+	/* A framed record whose fields are bad still frames: validation judges it alone. */
+	good_record(&r);
+	memset(r.trace_id, 0, sizeof(r.trace_id));
+	memcpy(msg, &r, rs);
+	assert_int_equal(spanrec_frame_len(msg, 2 * rs), rs);
+	free(msg);
+}
+
 static void test_garbage_never_crashes(void **state)
 {
 	(void)state;
@@ -423,6 +456,7 @@ int main(void)
 	    cmocka_unit_test(test_meta),
 	    cmocka_unit_test(test_validate_good),
 	    cmocka_unit_test(test_validate_bad),
+	    cmocka_unit_test(test_frame_len),
 	    cmocka_unit_test(test_garbage_never_crashes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
