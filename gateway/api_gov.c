@@ -205,14 +205,8 @@ static void on_redis(void *arg, int rc, const struct gov_verdict *v)
 static uint64_t estimate_tokens(const struct gw_req *r, size_t body_len)
 {
 	uint64_t est = (uint64_t)body_len / 4 + 1;
-	json_t *root = r->chat.root, *mt;
-	if (root == NULL)
-		return est; /* embeddings: input only */
-	mt = json_object_get(root, "max_completion_tokens");
-	if (!json_is_integer(mt))
-		mt = json_object_get(root, "max_tokens");
-	if (json_is_integer(mt) && json_integer_value(mt) > 0 && json_integer_value(mt) < INT64_C(1) << 32)
-		est += (uint64_t)json_integer_value(mt) * (r->chat.n_choices > 0 ? r->chat.n_choices : 1);
+	/* chat and completions: the output cap asked for (0 when none, and for embeddings) */
+	est += (uint64_t)r->chat.max_tokens * (r->chat.n_choices > 0 ? r->chat.n_choices : 1);
 	return est;
 }
 

@@ -1,17 +1,24 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Request validation, stream usage injection and response fact extraction
- * with jansson. jansson bounds nesting depth itself and rejects invalid
- * UTF-8 and \u0000, so what reaches the rest of the gateway is well-formed
- * text. Each endpoint's parser is the shared body + model step, its own
- * field check (messages, prompt) and the shared stream check.
+ * Request validation, stream usage injection and response fact extraction.
+ * Chat requests and every response are read by scanning (gateway/jscan.h):
+ * one validating pass, then the few members needed, no tree and no
+ * allocation; jscan accepts exactly what jansson does, so what reaches the
+ * rest of the gateway is the same well-formed text (bounded depth, valid
+ * UTF-8, no \u0000). The jansson tree is built only where one is needed:
+ * provider translations and edits (chat_request_tree), the prompt shapes
+ * of legacy completions, and embeddings (embed_parse), which share
+ * chat_body_parse.
  */
 #include "gateway/chat_parse.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "gateway/jscan.h"
 
 static enum chat_perr fail(struct chat_parse_err *e, enum chat_perr code, const char *param, const char *msg)
 {
@@ -72,49 +79,113 @@ enum chat_perr chat_body_parse(const char *body, size_t len, json_t **root, cons
 	return CHAT_OK;
 }
 
-/* stream, stream_options and n: the same for chat and legacy completions. */
-static enum chat_perr check_stream(json_t *root, struct chat_request *req, struct chat_parse_err *e)
-{
-	json_t *stream = json_object_get(root, "stream");
-	json_t *so = json_object_get(root, "stream_options");
-	json_t *iu = NULL, *n = json_object_get(root, "n");
+/* The members of a chat or completions request the gateway reads; the last duplicate wins, as in jansson. */
+struct req_fields {
+	struct jscan_val model, messages, prompt, stream, stream_options, n, max_tokens, max_completion_tokens;
+};
 
-	if (stream != NULL && !json_is_null(stream) && !json_is_boolean(stream))
+static void req_fields_scan(const struct jscan_val *root, struct req_fields *f)
+{
+	static const struct {
+		const char *name;
+		size_t off;
+	} wanted[] = {
+	    {"model", offsetof(struct req_fields, model)},
+	    {"messages", offsetof(struct req_fields, messages)},
+	    {"prompt", offsetof(struct req_fields, prompt)},
+	    {"stream", offsetof(struct req_fields, stream)},
+	    {"stream_options", offsetof(struct req_fields, stream_options)},
+	    {"n", offsetof(struct req_fields, n)},
+	    {"max_tokens", offsetof(struct req_fields, max_tokens)},
+	    {"max_completion_tokens", offsetof(struct req_fields, max_completion_tokens)},
+	};
+	struct jscan_iter it;
+	struct jscan_val k, v;
+	memset(f, 0, sizeof(*f));
+	jscan_iter_init(&it, root);
+	while (jscan_next(&it, &k, &v)) {
+		for (size_t i = 0; i < sizeof(wanted) / sizeof(wanted[0]); i++) {
+			if (jscan_key_is(&k, wanted[i].name)) {
+				*(struct jscan_val *)((char *)f + wanted[i].off) = v;
+				break;
+			}
+		}
+	}
+}
+
+static bool absent(const struct jscan_val *v)
+{
+	return v->type == JSCAN_NONE || v->type == JSCAN_NULL;
+}
+
+static bool is_bool(const struct jscan_val *v)
+{
+	return v->type == JSCAN_TRUE || v->type == JSCAN_FALSE;
+}
+
+/* The model checks of check_model(), on the scanned value. */
+static enum chat_perr scan_model(const struct jscan_val *m, struct chat_request *req, struct chat_parse_err *e)
+{
+	if (absent(m))
+		return fail(e, CHAT_MODEL_MISSING, "model", "you must provide a model parameter");
+	if (m->type != JSCAN_STRING)
+		return fail(e, CHAT_MODEL_NOT_STRING, "model", "'model' must be a string");
+	size_t full = jscan_str(m, req->model_buf, sizeof(req->model_buf));
+	if (full == 0 || full > CHAT_MODEL_MAX)
+		return fail(e, CHAT_MODEL_BAD, "model", "'model' must be 1-256 characters");
+	memcpy(e->model, req->model_buf, full + 1);
+	req->model = req->model_buf;
+	return CHAT_OK;
+}
+
+/* stream, stream_options, n and the output cap: the same for chat and legacy completions. */
+static enum chat_perr scan_stream(const struct req_fields *f, struct chat_request *req, struct chat_parse_err *e)
+{
+	struct jscan_val iu = {0};
+	int64_t n;
+	if (!absent(&f->stream) && !is_bool(&f->stream))
 		return fail(e, CHAT_STREAM_NOT_BOOL, "stream", "'stream' must be a boolean");
 	/* a non-object here would be clobbered by usage injection: reject rather than guess */
-	if (so != NULL && !json_is_null(so)) {
-		if (!json_is_object(so))
+	if (!absent(&f->stream_options)) {
+		if (f->stream_options.type != JSCAN_OBJECT)
 			return fail(e, CHAT_STREAM_OPTIONS_BAD, "stream_options", "'stream_options' must be an object");
-		iu = json_object_get(so, "include_usage");
-		if (iu != NULL && !json_is_null(iu) && !json_is_boolean(iu))
+		jscan_get(&f->stream_options, "include_usage", &iu);
+		if (!absent(&iu) && !is_bool(&iu))
 			return fail(e, CHAT_STREAM_OPTIONS_BAD, "stream_options",
 				    "'stream_options.include_usage' must be a boolean");
 	}
-	req->stream = json_is_true(stream);
-	req->include_usage = req->stream && json_is_true(iu);
+	req->has_stream_options = f->stream_options.type != JSCAN_NONE;
+	req->stream = f->stream.type == JSCAN_TRUE;
+	req->include_usage = req->stream && iu.type == JSCAN_TRUE;
 	req->n_choices = 1;
-	if (json_is_integer(n) && json_integer_value(n) > 0)
-		req->n_choices = json_integer_value(n) > 65535 ? 65535u : (unsigned)json_integer_value(n);
+	if (jscan_int(&f->n, &n) && n > 0)
+		req->n_choices = n > 65535 ? 65535u : (unsigned)n;
+	/* max_completion_tokens when it is an integer, else max_tokens (for the token-limit estimate) */
+	const struct jscan_val *mt = f->max_completion_tokens.type == JSCAN_INTEGER ? &f->max_completion_tokens
+										    : &f->max_tokens;
+	if (jscan_int(mt, &n) && n > 0 && n < INT64_C(1) << 32)
+		req->max_tokens = (uint32_t)n;
 	return CHAT_OK;
 }
 
-static enum chat_perr check_messages(json_t *root, struct chat_request *req, struct chat_parse_err *e)
+static enum chat_perr scan_messages(const struct jscan_val *msgs, struct chat_parse_err *e)
 {
-	json_t *msgs = json_object_get(root, "messages");
-	if (msgs == NULL || json_is_null(msgs))
+	struct jscan_val first;
+	if (absent(msgs))
 		return fail(e, CHAT_MESSAGES_MISSING, "messages", "missing required parameter: 'messages'");
-	if (!json_is_array(msgs))
+	if (msgs->type != JSCAN_ARRAY)
 		return fail(e, CHAT_MESSAGES_NOT_ARRAY, "messages", "'messages' must be an array");
-	if (json_array_size(msgs) == 0)
+	if (!jscan_index(msgs, 0, &first))
 		return fail(e, CHAT_MESSAGES_EMPTY, "messages", "'messages' must contain at least one message");
-	req->messages = msgs;
 	return CHAT_OK;
 }
 
-static enum chat_perr check_prompt(json_t *root, struct chat_request *req, struct chat_parse_err *e)
+static enum chat_perr check_prompt(struct chat_request *req, struct chat_parse_err *e)
 {
-	json_t *prompt = json_object_get(root, "prompt");
 	struct chat_input_shape sh;
+	json_t *root = chat_request_tree(req), *prompt = json_object_get(root, "prompt");
+	if (root == NULL)
+		return fail(e, CHAT_BAD_JSON, NULL, "out of memory reading the request");
 	if (prompt == NULL || json_is_null(prompt))
 		return fail(e, CHAT_PROMPT_MISSING, "prompt", "missing required parameter: 'prompt'");
 	chat_input_classify(prompt, &sh);
@@ -122,42 +193,69 @@ static enum chat_perr check_prompt(json_t *root, struct chat_request *req, struc
 		return fail(e, CHAT_PROMPT_BAD, "prompt",
 			    "'prompt' must be a string, an array of strings, an array of token ids or an array of "
 			    "non-empty token id arrays");
-	req->prompt = prompt;
 	return CHAT_OK;
 }
 
-/* check: the endpoint's own fields (messages or prompt) */
+/* The body checks of chat_body_parse(), then the endpoint's own field, then stream: in that order. */
 static enum chat_perr request_parse(const char *body, size_t len, struct chat_request *req, struct chat_parse_err *e,
-				    enum chat_perr (*check)(json_t *, struct chat_request *, struct chat_parse_err *))
+				    bool legacy)
 {
-	json_t *root;
-	const char *model;
+	struct jscan_val root;
+	struct jscan_err je;
+	struct req_fields f;
+	enum chat_perr rc;
 	memset(req, 0, sizeof(*req));
-	enum chat_perr rc = chat_body_parse(body, len, &root, &model, e);
-	if (rc != CHAT_OK)
-		return rc;
-	rc = check(root, req, e);
+	memset(e, 0, sizeof(*e));
+	if (body == NULL || len == 0)
+		return fail(e, CHAT_EMPTY_BODY, NULL, "the request body is empty; expected a JSON object");
+	if (jscan_parse(body, len, &root, &je) != 0) {
+		e->code = CHAT_BAD_JSON;
+		snprintf(e->msg, sizeof(e->msg), "the request body is not valid JSON: %s (at byte %zu)", je.text,
+			 je.pos);
+		return CHAT_BAD_JSON;
+	}
+	if (root.type != JSCAN_OBJECT)
+		return fail(e, CHAT_NOT_OBJECT, NULL, "the request body must be a JSON object");
+	req->body = body;
+	req->body_len = len;
+	req->legacy = legacy;
+	req_fields_scan(&root, &f);
+	rc = scan_model(&f.model, req, e);
 	if (rc == CHAT_OK)
-		rc = check_stream(root, req, e);
+		rc = legacy ? check_prompt(req, e) : scan_messages(&f.messages, e);
+	if (rc == CHAT_OK)
+		rc = scan_stream(&f, req, e);
 	if (rc != CHAT_OK) {
-		json_decref(root);
-		memset(req, 0, sizeof(*req));
+		chat_request_fini(req); /* e->model keeps the model once it was readable */
 		return rc;
 	}
-	req->root = root;
-	req->model = model;
 	return CHAT_OK;
 }
 
 enum chat_perr chat_request_parse(const char *body, size_t len, struct chat_request *req, struct chat_parse_err *e)
 {
-	return request_parse(body, len, req, e, check_messages);
+	return request_parse(body, len, req, e, false);
 }
 
 enum chat_perr chat_legacy_request_parse(const char *body, size_t len, struct chat_request *req,
 					 struct chat_parse_err *e)
 {
-	return request_parse(body, len, req, e, check_prompt);
+	return request_parse(body, len, req, e, true);
+}
+
+json_t *chat_request_tree(struct chat_request *req)
+{
+	if (req->root != NULL || req->body == NULL)
+		return req->root;
+	/* validated by jscan already, which accepts only what jansson does: only ENOMEM can fail here */
+	req->root = json_loadb(req->body, req->body_len, 0, NULL);
+	if (req->root == NULL)
+		return NULL;
+	if (req->legacy)
+		req->prompt = json_object_get(req->root, "prompt");
+	else
+		req->messages = json_object_get(req->root, "messages");
+	return req->root;
 }
 
 void chat_request_fini(struct chat_request *req)
@@ -170,17 +268,21 @@ void chat_request_fini(struct chat_request *req)
 
 int chat_request_set_include_usage(struct chat_request *req)
 {
-	if (!req->stream || req->include_usage || req->root == NULL)
+	if (!req->stream || req->include_usage || req->body == NULL)
 		return 0;
-	json_t *so = json_object_get(req->root, "stream_options");
+	json_t *root = chat_request_tree(req);
+	if (root == NULL)
+		return -1;
+	json_t *so = json_object_get(root, "stream_options");
 	if (!json_is_object(so)) {
 		/* absent or null (anything else was rejected by the parser) */
 		so = json_object();
-		if (so == NULL || json_object_set_new(req->root, "stream_options", so) != 0)
+		if (so == NULL || json_object_set_new(root, "stream_options", so) != 0)
 			return -1;
 	}
 	if (json_object_set_new(so, "include_usage", json_true()) != 0)
 		return -1;
+	req->has_stream_options = true;
 	return 1;
 }
 
@@ -189,9 +291,9 @@ static const char usage_member[] = "\"stream_options\":{\"include_usage\":true},
 
 int chat_request_inject_usage(struct chat_request *req, const char *body, size_t len, struct buf *out, struct err *err)
 {
-	if (!req->stream || req->include_usage || req->root == NULL)
+	if (!req->stream || req->include_usage || req->body == NULL)
 		return 0;
-	if (json_object_get(req->root, "stream_options") == NULL) {
+	if (!req->has_stream_options) {
 		size_t i = 0;
 		while (i < len && (body[i] == ' ' || body[i] == '\t' || body[i] == '\n' || body[i] == '\r'))
 			i++;
@@ -206,7 +308,7 @@ int chat_request_inject_usage(struct chat_request *req, const char *body, size_t
 	}
 	if (chat_request_set_include_usage(req) < 0)
 		return err_set(err, ENOMEM, "out of memory");
-	char *s = json_dumps(req->root, JSON_COMPACT);
+	char *s = json_dumps(chat_request_tree(req), JSON_COMPACT);
 	if (s == NULL)
 		return err_set(err, ENOMEM, "cannot encode the request");
 	int rc = buf_puts(out, s);
@@ -325,19 +427,57 @@ void chat_response_extract_json(const json_t *root, struct chat_response_info *i
 	}
 }
 
+/* A scanned string into a fixed field (cut on a character boundary); non-strings leave it "". */
+static void scan_copy(char *dst, size_t cap, const struct jscan_val *v)
+{
+	if (v->type == JSCAN_STRING)
+		jscan_str(v, dst, cap);
+}
+
+/* get_count() on a scanned value. */
+static bool scan_count(const struct jscan_val *obj, const char *key, uint32_t *out)
+{
+	struct jscan_val v;
+	int64_t n;
+	if (!jscan_get(obj, key, &v) || !jscan_int(&v, &n) || n < 0)
+		return false;
+	*out = n > (int64_t)UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+	return true;
+}
+
+/*
+ * chat_response_extract_json() without the tree: one pass over the top
+ * level, then the few nested values. The fuzz target fuzz_jscan checks
+ * that both give the same facts for every body jansson can read.
+ */
 int chat_response_extract(const char *body, size_t len, struct chat_response_info *info)
 {
-	json_error_t jerr;
-	json_t *root;
-	int rc = -1;
+	struct jscan_val root, k, v, model = {0}, id = {0}, choices = {0}, usage = {0}, c0, fr, details;
+	struct jscan_iter it;
 	memset(info, 0, sizeof(*info));
-	if (body == NULL || len == 0)
+	if (body == NULL || len == 0 || jscan_parse(body, len, &root, NULL) != 0 || root.type != JSCAN_OBJECT)
 		return -1;
-	root = json_loadb(body, len, 0, &jerr);
-	if (json_is_object(root)) {
-		chat_response_extract_json(root, info);
-		rc = 0;
+	jscan_iter_init(&it, &root);
+	while (jscan_next(&it, &k, &v)) {
+		if (jscan_key_is(&k, "model"))
+			model = v;
+		else if (jscan_key_is(&k, "id"))
+			id = v;
+		else if (jscan_key_is(&k, "choices"))
+			choices = v;
+		else if (jscan_key_is(&k, "usage"))
+			usage = v;
 	}
-	json_decref(root);
-	return rc;
+	scan_copy(info->model, sizeof(info->model), &model);
+	scan_copy(info->id, sizeof(info->id), &id);
+	if (jscan_index(&choices, 0, &c0) && jscan_get(&c0, "finish_reason", &fr))
+		scan_copy(info->finish_reason, sizeof(info->finish_reason), &fr);
+	if (usage.type == JSCAN_OBJECT) {
+		bool p = scan_count(&usage, "prompt_tokens", &info->prompt_tokens);
+		bool c = scan_count(&usage, "completion_tokens", &info->completion_tokens);
+		info->has_usage = p || c;
+		if (jscan_get(&usage, "prompt_tokens_details", &details) && details.type == JSCAN_OBJECT)
+			scan_count(&details, "cached_tokens", &info->cached_tokens);
+	}
+	return 0;
 }

@@ -60,19 +60,39 @@ struct chat_parse_err {
 	char model[CHAT_MODEL_MAX + 1]; /* "" unless model was a valid string */
 };
 
+/*
+ * A validated request. Parsing scans the body in place (gateway/jscan.h)
+ * and keeps only the facts below; the jansson tree of the body, needed
+ * only to translate it for another provider or to edit it, is built on
+ * first use by chat_request_tree(). The body stays the caller's and must
+ * outlive the request.
+ */
 struct chat_request {
-	json_t *root;	   /* owned; the whole request */
-	const char *model; /* points into root */
-	json_t *messages;  /* borrowed from root; NULL for /v1/completions */
+	const char *body; /* borrowed: the bytes parsed */
+	size_t body_len;
+	json_t *root;	    /* owned; NULL until chat_request_tree() */
+	const char *model;  /* model_buf, or the provider model after a rename */
+	json_t *messages;   /* borrowed from root, set by chat_request_tree(); NULL for /v1/completions */
+	json_t *prompt;	    /* /v1/completions: borrowed from root, set by chat_request_tree() */
 	bool stream;
 	bool include_usage; /* stream and stream_options.include_usage is true: the client wants usage */
-	unsigned n_choices; /* `n` when a positive integer (capped at 65535), else 1 */
-	json_t *prompt;	    /* /v1/completions: borrowed from root; NULL for chat */
+	bool has_stream_options; /* the body has a stream_options member (an object or null) */
+	bool legacy;		 /* /v1/completions */
+	unsigned n_choices;	 /* `n` when a positive integer (capped at 65535), else 1 */
+	uint32_t max_tokens; /* max_completion_tokens, else max_tokens, when a positive integer < 2^32; else 0 */
+	char model_buf[CHAT_MODEL_MAX + 1];
 };
 
 /*
- * Parses and validates a chat request body. On CHAT_OK the caller owns
- * req->root (release with chat_request_fini). On failure req is left empty
+ * The jansson tree of the request (and req->messages / req->prompt), built
+ * from the body on the first call. NULL only when memory runs out: the
+ * body was validated already.
+ */
+json_t *chat_request_tree(struct chat_request *req);
+
+/*
+ * Parses and validates a chat request body. On CHAT_OK release req with
+ * chat_request_fini (it may own a tree by then). On failure req is left empty
  * and e says why. Rejects: empty body, invalid JSON (incl. trailing garbage
  * and NUL escapes), non-object, model missing / not a string / empty / too
  * long, messages missing / not an array / empty, stream not a boolean,
@@ -86,7 +106,8 @@ enum chat_perr chat_request_parse(const char *body, size_t len, struct chat_requ
  * required and one of: a string, an array of strings, a non-empty array of
  * token ids (integers >= 0), a non-empty array of non-empty token id
  * arrays (an empty string is a valid prompt; [] is not). stream and
- * stream_options as for chat. req->messages is NULL, req->prompt is set.
+ * stream_options as for chat. The prompt check needs the tree, so it is
+ * built here: req->messages is NULL, req->prompt is set.
  * The response facts come from chat_response_extract(), which reads the
  * same id/model/choices[0].finish_reason/usage fields.
  */
@@ -124,7 +145,8 @@ void chat_response_extract_json(const json_t *root, struct chat_response_info *i
  * spliced in after the opening brace with no JSON round trip; when it has
  * stream_options (null, {}, include_usage false) req->root is edited and
  * re-encoded with jansson (same values; numbers may be re-spelled, e.g.
- * 0.7 as 0.69999999999999996, which parses to the same double).
+ * 0.7 as 0.69999999999999996, which parses to the same double) from the
+ * tree, built then.
  * Returns 1 with the body appended to out, 0 when nothing is needed (not a
  * stream, or the client asked for usage: send body as is; out untouched),
  * -1 with err when out is full or memory runs out.
@@ -132,10 +154,10 @@ void chat_response_extract_json(const json_t *root, struct chat_response_info *i
 int chat_request_inject_usage(struct chat_request *req, const char *body, size_t len, struct buf *out, struct err *err);
 
 /*
- * For providers that re-encode req->root anyway (model rename): sets
- * stream_options.include_usage = true in req->root for a stream whose
- * client did not ask. Returns 1 if root changed, 0 if nothing was needed,
- * -1 on ENOMEM. req->include_usage keeps saying what the client asked.
+ * For providers that re-encode the tree anyway (model rename): sets
+ * stream_options.include_usage = true in the tree (built if need be) for a
+ * stream whose client did not ask. Returns 1 if root changed, 0 if nothing
+ * was needed, -1 on ENOMEM. req->include_usage keeps saying what the client asked.
  */
 int chat_request_set_include_usage(struct chat_request *req);
 

@@ -33,7 +33,10 @@ static int anthropic_encode(const struct gw_provider *p, const struct provider_c
 	int n = snprintf(out->path, sizeof(out->path), "%s/messages", p->url.path != NULL ? p->url.path : "");
 	if (n < 0 || (size_t)n >= sizeof(out->path))
 		return err_set(err, ENAMETOOLONG, "provider %s: base path too long", p->name);
-	if (anthropic_request_from_openai(in->req->root, in->provider_model, p->max_tokens, &body, err) < 0)
+	json_t *tree = chat_request_tree(in->req);
+	if (tree == NULL)
+		return err_set(err, ENOMEM, "out of memory");
+	if (anthropic_request_from_openai(tree, in->provider_model, p->max_tokens, &body, err) < 0)
 		return -1;
 	int rc = provider_put_json(out, body, err);
 	json_decref(body);

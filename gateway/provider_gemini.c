@@ -67,7 +67,10 @@ static int gemini_encode(const struct gw_provider *p, const struct provider_chat
 		return err_set(err, EINVAL, "provider %s serves chat completions only", p->name);
 	if (gemini_req_path(p->url.path, in->provider_model, in->req->stream, out->path, sizeof(out->path), err) < 0)
 		return -1;
-	json_t *g = gemini_req_encode(in->req->root, err);
+	json_t *tree = chat_request_tree(in->req);
+	if (tree == NULL)
+		return err_set(err, ENOMEM, "out of memory");
+	json_t *g = gemini_req_encode(tree, err);
 	if (g == NULL)
 		return -1;
 	int rc = provider_put_json(out, g, err);

@@ -226,6 +226,10 @@ static int mock_text_answer(const struct provider_chat_in *in, struct buf *out, 
 	    .chat = in->op == PROVIDER_OP_CHAT, .model = in->provider_model, .created = (json_int_t)time(NULL)};
 	int rc = -1;
 	buf_init(&t.reply, 0);
+	if (chat_request_tree(in->req) == NULL) { /* messages and prompt live in the tree */
+		err_set(err, ENOMEM, "out of memory");
+		goto out;
+	}
 	if ((t.chat ? mock_read_messages(in->req->messages, &t.reply, &t.prompt_words)
 		    : mock_read_prompt(in->req->prompt, &t.reply, &t.prompt_words)) < 0) {
 		err_set(err, ENOMEM, "out of memory");

@@ -27,7 +27,7 @@ static const char *const openai_paths[PROVIDER_OP__COUNT] = {
 static int openai_encode(const struct gw_provider *p, const struct provider_chat_in *in, struct provider_http *out,
 			 struct err *err)
 {
-	json_t *root = in->op == PROVIDER_OP_EMBEDDINGS ? in->embed->root : in->req->root;
+	json_t *root;
 	int n = snprintf(out->path, sizeof(out->path), "%s%s", p->url.path, openai_paths[in->op]);
 	if (n < 0 || (size_t)n >= sizeof(out->path))
 		return err_set(err, EINVAL, "provider %s: base path too long", p->name);
@@ -37,7 +37,8 @@ static int openai_encode(const struct gw_provider *p, const struct provider_chat
 		return 0;
 	}
 	/* rename the model for this provider; the client's request model stays in the span */
-	if (json_object_set_new(root, "model", json_string(in->provider_model)) != 0)
+	root = in->op == PROVIDER_OP_EMBEDDINGS ? in->embed->root : chat_request_tree(in->req);
+	if (root == NULL || json_object_set_new(root, "model", json_string(in->provider_model)) != 0)
 		return err_set(err, ENOMEM, "out of memory");
 	if (in->op == PROVIDER_OP_EMBEDDINGS)
 		in->embed->model = in->provider_model;

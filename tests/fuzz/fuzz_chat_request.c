@@ -48,7 +48,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	enum chat_perr rc = chat_request_parse(body, size, &req, &e);
 	if (rc == CHAT_OK) {
 		size_t ml = strlen(req.model);
-		if (ml == 0 || ml > CHAT_MODEL_MAX || !json_is_array(req.messages) ||
+		/* accepted by the scan: jansson must build the same request's tree */
+		if (ml == 0 || ml > CHAT_MODEL_MAX || chat_request_tree(&req) == NULL || !json_is_array(req.messages) ||
 		    json_array_size(req.messages) == 0)
 			abort();
 	} else {

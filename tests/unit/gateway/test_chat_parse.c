@@ -83,6 +83,52 @@ static void test_request_table(void **state)
 	assert_int_equal(failures, 0);
 }
 
+/* The facts scanned without a tree: output cap, n, duplicates (last wins), escaped keys. */
+static void test_request_scanned_facts(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *extra;
+		uint32_t max_tokens;
+		unsigned n;
+	} cases[] = {
+	    {"\"max_tokens\":64", 64, 1},
+	    {"\"max_completion_tokens\":32,\"max_tokens\":64", 32, 1},
+	    {"\"max_completion_tokens\":\"x\",\"max_tokens\":64", 64, 1}, /* not an integer: max_tokens */
+	    {"\"max_completion_tokens\":null,\"max_tokens\":64", 64, 1},
+	    {"\"max_tokens\":0", 0, 1},
+	    {"\"max_tokens\":-5", 0, 1},
+	    {"\"max_tokens\":4294967296", 0, 1}, /* 2^32: no estimate from it */
+	    {"\"max_tokens\":4294967295", 4294967295u, 1},
+	    {"\"max_tokens\":1.5", 0, 1},
+	    {"\"max_tokens\":8,\"max_tokens\":9", 9, 1},
+	    {"\"n\":3", 0, 3},
+	    {"\"n\":99999999", 0, 65535},
+	    {"\"n\":0", 0, 1},
+	    {"\"n\":2,\"n\":5", 0, 5},
+	    {"\"m\\u0061x_tokens\":7", 7, 1}, /* an escaped key is the same key */
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char body[256];
+		struct chat_request req;
+		struct chat_parse_err e;
+		snprintf(body, sizeof(body), "{\"model\":\"m\"," MSGS ",%s}", cases[i].extra);
+		assert_int_equal(chat_request_parse(body, strlen(body), &req, &e), CHAT_OK);
+		if (req.max_tokens != cases[i].max_tokens || req.n_choices != cases[i].n)
+			fail_msg("%s: max_tokens %u n %u", cases[i].extra, req.max_tokens, req.n_choices);
+		chat_request_fini(&req);
+	}
+	/* the last "model" wins, as in jansson; so does the last "messages" */
+	const char dup[] = "{\"model\":\"a\",\"model\":\"b\",\"messages\":[]," MSGS "}";
+	struct chat_request req;
+	struct chat_parse_err e;
+	assert_int_equal(chat_request_parse(dup, strlen(dup), &req, &e), CHAT_OK);
+	assert_string_equal(req.model, "b");
+	chat_request_fini(&req);
+	const char dup2[] = "{\"model\":\"a\"," MSGS ",\"messages\":[]}";
+	assert_int_equal(chat_request_parse(dup2, strlen(dup2), &req, &e), CHAT_MESSAGES_EMPTY);
+}
+
 static void test_request_fields(void **state)
 {
 	(void)state;
@@ -92,10 +138,14 @@ static void test_request_fields(void **state)
 	struct chat_parse_err e;
 	assert_int_equal(chat_request_parse(body, strlen(body), &req, &e), CHAT_OK);
 	assert_string_equal(req.model, "gpt-4o-mini");
-	assert_int_equal(json_array_size(req.messages), 2);
+	assert_null(req.root); /* scanned only: no tree until someone needs one */
 	assert_false(req.stream);
 	assert_false(req.include_usage);
 	assert_int_equal(req.n_choices, 1);
+	assert_int_equal(req.max_tokens, 0);
+	assert_non_null(chat_request_tree(&req));
+	assert_ptr_equal(chat_request_tree(&req), req.root); /* built once */
+	assert_int_equal(json_array_size(req.messages), 2);
 	assert_null(req.prompt);
 	chat_request_fini(&req);
 	chat_request_fini(&req); /* idempotent */
@@ -305,8 +355,9 @@ static void test_inject_usage(void **state)
 		assert_true(req.include_usage);
 		assert_string_equal(req.model, "m");
 		if (i < 2)
-			assert_int_equal(
-			    json_integer_value(json_object_get(json_object_get(req.root, "stream_options"), "x")), 1);
+			assert_int_equal(json_integer_value(json_object_get(
+					     json_object_get(chat_request_tree(&req), "stream_options"), "x")),
+					 1);
 		chat_request_fini(&req);
 		free(got);
 	}
@@ -325,6 +376,7 @@ static void test_inject_usage(void **state)
 	struct chat_parse_err e;
 	assert_int_equal(chat_request_parse(got, strlen(got), &req, &e), CHAT_OK);
 	assert_true(req.include_usage && req.stream);
+	assert_non_null(chat_request_tree(&req));
 	assert_int_equal(json_array_size(req.messages), 1);
 	chat_request_fini(&req);
 	free(got);
@@ -354,7 +406,7 @@ static void test_inject_limits(void **state)
 	const char ns[] = "{\"model\":\"m\"," MSGS "}";
 	assert_int_equal(chat_request_parse(ns, strlen(ns), &req, &e), CHAT_OK);
 	assert_int_equal(chat_request_set_include_usage(&req), 0);
-	assert_null(json_object_get(req.root, "stream_options"));
+	assert_null(json_object_get(chat_request_tree(&req), "stream_options"));
 	chat_request_fini(&req);
 }
 
@@ -450,6 +502,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_request_table),
+	    cmocka_unit_test(test_request_scanned_facts),
 	    cmocka_unit_test(test_request_fields),
 	    cmocka_unit_test(test_stream_fields),
 	    cmocka_unit_test(test_legacy_table),
