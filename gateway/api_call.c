@@ -386,6 +386,40 @@ static int relay_write(const char *p, size_t n, void *arg)
 	return http_srv_stream_write(arg, p, n);
 }
 
+/*
+ * While the relay works through one upstream piece, its events are
+ * collected here and leave in one client write once the piece is done
+ * (relay_send): a provider's read holds many events, and a write per
+ * event cost a syscall and a wakeup of the client each. Nothing waits for
+ * a later piece, so no event is delayed.
+ */
+static int relay_collect(const char *p, size_t n, void *arg)
+{
+	struct gw_req *r = arg;
+	return buf_append(&r->relay_out, p, n);
+}
+
+/* Sends what relay_collect gathered; -1 when the client is gone. */
+static int relay_send(struct gw_req *r)
+{
+	int rc = 0;
+	if (r->relay_out.len > 0)
+		rc = http_srv_stream_write(r, r->relay_out.data, r->relay_out.len);
+	buf_reset(&r->relay_out);
+	return rc;
+}
+
+/* chat_stream_feed through relay_collect, then one write; the feed's result (-1 with err, EPIPE: client gone). */
+static int relay_feed(struct gw_req *r, const char *data, size_t len, struct err *err)
+{
+	int rc = chat_stream_feed(r->relay, data, len, clock_mono_ns(), relay_collect, r, err);
+	if (relay_send(r) < 0) {
+		err_set(err, EPIPE, "the client is gone");
+		return -1;
+	}
+	return rc;
+}
+
 /* The relay's facts so far onto both spans (also for a stream cut short). */
 static void stream_facts(struct gw_req *r)
 {
@@ -424,6 +458,7 @@ static int stream_begin(struct gw_req *r)
 	    .drop_usage_chunk = !r->chat.include_usage, /* the gateway asked for it: the client did not */
 	    .n_choices = r->chat.n_choices,
 	};
+	buf_init(&r->relay_out, CALL_MAX_ENCODED);
 	if (r->ops->stream_new != NULL && !r->ops->in_process) {
 		buf_init(&r->xlate_out, CALL_MAX_ENCODED);
 		r->xlate = r->ops->stream_new(req_provider(r), &r->in);
@@ -473,7 +508,7 @@ static int stream_feed(struct gw_req *r, const char *data, size_t len)
 		data = r->xlate_out.data != NULL ? r->xlate_out.data : "";
 		len = r->xlate_out.len;
 	}
-	if (chat_stream_feed(r->relay, data, len, clock_mono_ns(), relay_write, r, &err) == 0)
+	if (relay_feed(r, data, len, &err) == 0)
 		return 0;
 	if (err.code == EPIPE) {
 		client_gone(r);
@@ -497,7 +532,7 @@ static int stream_flush(struct gw_req *r)
 	}
 	if (r->xlate_out.len == 0)
 		return 0;
-	if (chat_stream_feed(r->relay, r->xlate_out.data, r->xlate_out.len, clock_mono_ns(), relay_write, r, &err) == 0)
+	if (relay_feed(r, r->xlate_out.data, r->xlate_out.len, &err) == 0)
 		return 0;
 	if (err.code == EPIPE)
 		client_gone(r);
@@ -823,6 +858,7 @@ void api_call_fini(struct gw_req *r)
 		r->xlate = NULL;
 	}
 	buf_fini(&r->xlate_out);
+	buf_fini(&r->relay_out);
 	buf_fini(&r->up_body);
 	if (r->retry_ev != NULL) {
 		event_free(r->retry_ev);

@@ -452,12 +452,20 @@ static bool scan_count(const struct jscan_val *obj, const char *key, uint32_t *o
  */
 int chat_response_extract(const char *body, size_t len, struct chat_response_info *info)
 {
-	struct jscan_val root, k, v, model = {0}, id = {0}, choices = {0}, usage = {0}, c0, fr, details;
-	struct jscan_iter it;
+	struct jscan_val root;
 	memset(info, 0, sizeof(*info));
 	if (body == NULL || len == 0 || jscan_parse(body, len, &root, NULL) != 0 || root.type != JSCAN_OBJECT)
 		return -1;
-	jscan_iter_init(&it, &root);
+	chat_response_extract_scanned(&root, info);
+	return 0;
+}
+
+void chat_response_extract_scanned(const struct jscan_val *root, struct chat_response_info *info)
+{
+	struct jscan_val k, v, model = {0}, id = {0}, choices = {0}, usage = {0}, c0, fr, details;
+	struct jscan_iter it;
+	memset(info, 0, sizeof(*info));
+	jscan_iter_init(&it, root);
 	while (jscan_next(&it, &k, &v)) {
 		if (jscan_key_is(&k, "model"))
 			model = v;
@@ -479,5 +487,4 @@ int chat_response_extract(const char *body, size_t len, struct chat_response_inf
 		if (jscan_get(&usage, "prompt_tokens_details", &details) && details.type == JSCAN_OBJECT)
 			scan_count(&details, "cached_tokens", &info->cached_tokens);
 	}
-	return 0;
 }

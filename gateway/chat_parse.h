@@ -24,6 +24,7 @@
 
 #include "common/buf.h"
 #include "common/err.h"
+#include "gateway/jscan.h"
 
 #define CHAT_MODEL_MAX 256 /* longer model names are rejected, not truncated */
 
@@ -134,6 +135,8 @@ struct chat_response_info {
  * before filling).
  */
 int chat_response_extract(const char *body, size_t len, struct chat_response_info *info);
+/* Same on a body scanned already (root from jscan_parse: an object, else nothing is found). */
+void chat_response_extract_scanned(const struct jscan_val *root, struct chat_response_info *info);
 /* Same on an already-parsed object (the mock provider builds its own). */
 void chat_response_extract_json(const json_t *root, struct chat_response_info *info);
 

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gateway/jscan.h"
 #include "gateway/oai_err.h"
 #include "gateway/sse.h"
 
@@ -81,41 +82,42 @@ const struct chat_stream_info *chat_stream_info(const struct chat_stream *cs)
 	return &cs->info;
 }
 
-/* Copies a JSON string, cut on a UTF-8 boundary to fit cap. */
-static void copy_str(char *dst, size_t cap, const json_t *v)
+/* Copies a JSON string, cut on a UTF-8 boundary to fit cap; anything else leaves dst alone. */
+static void copy_str(char *dst, size_t cap, const struct jscan_val *v)
 {
-	const char *s = json_string_value(v);
-	size_t n, len;
-	if (s == NULL)
-		return;
-	len = json_string_length(v);
-	n = len < cap ? len : cap - 1;
-	while (n > 0 && n < len && ((unsigned char)s[n] & 0xc0) == 0x80)
-		n--;
-	memcpy(dst, s, n);
-	dst[n] = '\0';
+	if (v->type == JSCAN_STRING)
+		jscan_str(v, dst, cap);
 }
 
-static bool nonempty_str(const json_t *v)
+/* A validated string of more than its two quotes is non-empty: escapes never decode to nothing. */
+static bool nonempty_str(const struct jscan_val *v)
 {
-	return json_is_string(v) && json_string_length(v) > 0;
+	return v->type == JSCAN_STRING && v->len > 2;
+}
+
+static bool member_nonempty(const struct jscan_val *obj, const char *key)
+{
+	struct jscan_val v;
+	return jscan_get(obj, key, &v) && nonempty_str(&v);
 }
 
 /* Does choice c carry generated output (the first token for TTFT)? */
-static bool has_token(const json_t *c)
+static bool has_token(const struct jscan_val *c)
 {
-	const json_t *d = json_object_get(c, "delta");
-	const json_t *tc = json_object_get(d, "tool_calls");
-	if (nonempty_str(json_object_get(c, "text"))) /* legacy completions */
+	struct jscan_val d, x, first;
+	if (member_nonempty(c, "text")) /* legacy completions */
 		return true;
-	if (!json_is_object(d))
+	if (!jscan_get(c, "delta", &d) || d.type != JSCAN_OBJECT)
 		return false;
-	return nonempty_str(json_object_get(d, "content")) || nonempty_str(json_object_get(d, "refusal")) ||
-	       nonempty_str(json_object_get(d, "reasoning_content")) || nonempty_str(json_object_get(d, "reasoning")) ||
-	       (json_is_array(tc) && json_array_size(tc) > 0) || json_is_object(json_object_get(d, "function_call"));
+	if (member_nonempty(&d, "content") || member_nonempty(&d, "refusal") ||
+	    member_nonempty(&d, "reasoning_content") || member_nonempty(&d, "reasoning"))
+		return true;
+	if (jscan_get(&d, "tool_calls", &x) && jscan_index(&x, 0, &first))
+		return true;
+	return jscan_get(&d, "function_call", &x) && x.type == JSCAN_OBJECT;
 }
 
-static void note_finish(struct chat_stream *cs, size_t idx, const json_t *fr)
+static void note_finish(struct chat_stream *cs, size_t idx, const struct jscan_val *fr)
 {
 	if (!nonempty_str(fr))
 		return;
@@ -127,29 +129,31 @@ static void note_finish(struct chat_stream *cs, size_t idx, const json_t *fr)
 		copy_str(cs->info.resp.finish_reason, sizeof(cs->info.resp.finish_reason), fr);
 }
 
-static void note_error(struct chat_stream *cs, const json_t *e)
+static void note_error(struct chat_stream *cs, const struct jscan_val *e)
 {
-	const json_t *code = json_object_get(e, "code");
+	struct jscan_val code, type;
 	struct chat_stream_info *in = &cs->info;
+	int64_t n;
 	in->upstream_error = true;
-	if (nonempty_str(code))
-		copy_str(in->upstream_error_code, sizeof(in->upstream_error_code), code);
-	else if (json_is_integer(code))
-		snprintf(in->upstream_error_code, sizeof(in->upstream_error_code), "%lld",
-			 (long long)json_integer_value(code));
-	else if (nonempty_str(json_object_get(e, "type")))
-		copy_str(in->upstream_error_code, sizeof(in->upstream_error_code), json_object_get(e, "type"));
+	jscan_get(e, "code", &code);
+	if (nonempty_str(&code))
+		copy_str(in->upstream_error_code, sizeof(in->upstream_error_code), &code);
+	else if (jscan_int(&code, &n))
+		snprintf(in->upstream_error_code, sizeof(in->upstream_error_code), "%lld", (long long)n);
+	else if (jscan_get(e, "type", &type) && nonempty_str(&type))
+		copy_str(in->upstream_error_code, sizeof(in->upstream_error_code), &type);
 }
 
 /* Span facts of one chunk object. */
-static void observe(struct chat_stream *cs, const json_t *root, uint64_t now_ns)
+static void observe(struct chat_stream *cs, const struct jscan_val *root, uint64_t now_ns)
 {
 	struct chat_stream_info *in = &cs->info;
 	struct chat_response_info one;
-	const json_t *choices = json_object_get(root, "choices"), *c, *e = json_object_get(root, "error");
-	size_t i;
+	struct jscan_val choices, c, e, ix;
+	struct jscan_iter it;
+	int64_t v;
 
-	chat_response_extract_json(root, &one);
+	chat_response_extract_scanned(root, &one);
 	if (in->resp.id[0] == '\0')
 		memcpy(in->resp.id, one.id, sizeof(one.id));
 	if (in->resp.model[0] == '\0')
@@ -161,19 +165,22 @@ static void observe(struct chat_stream *cs, const json_t *root, uint64_t now_ns)
 		in->resp.cached_tokens = one.cached_tokens;
 	}
 	/* the SDKs raise on any truthy `error`; null and false are not errors */
-	if (e != NULL && !json_is_null(e) && !json_is_false(e))
-		note_error(cs, e);
-	json_array_foreach(choices, i, c)
-	{
-		const json_t *ix = json_object_get(c, "index");
-		size_t idx = json_is_integer(ix) && json_integer_value(ix) >= 0 ? (size_t)json_integer_value(ix) : i;
-		if (!json_is_object(c))
+	if (jscan_get(root, "error", &e) && e.type != JSCAN_NULL && e.type != JSCAN_FALSE)
+		note_error(cs, &e);
+	if (!jscan_get(root, "choices", &choices) || choices.type != JSCAN_ARRAY)
+		return;
+	jscan_iter_init(&it, &choices);
+	for (size_t i = 0; jscan_next(&it, NULL, &c); i++) {
+		struct jscan_val fr;
+		if (c.type != JSCAN_OBJECT)
 			continue;
-		if (!in->first_token && has_token(c)) {
+		size_t idx = jscan_get(&c, "index", &ix) && jscan_int(&ix, &v) && v >= 0 ? (size_t)v : i;
+		if (!in->first_token && has_token(&c)) {
 			in->first_token = true;
 			in->first_token_ns = now_ns;
 		}
-		note_finish(cs, idx, json_object_get(c, "finish_reason"));
+		jscan_get(&c, "finish_reason", &fr);
+		note_finish(cs, idx, &fr);
 	}
 }
 
@@ -226,27 +233,23 @@ static bool looks_like_object(const char *d, size_t n)
 /* Reads one data event; true when it is the injected usage chunk to drop. */
 static bool on_data(struct chat_stream *cs, const char *d, size_t n, uint64_t now_ns)
 {
-	json_error_t jerr;
-	json_t *root;
+	struct jscan_val root, ch, usage, first;
 	bool drop = false;
 
 	if (!must_parse(cs, d, n)) {
 		cs->info.non_json += !looks_like_object(d, n);
 		return false;
 	}
-	root = json_loadb(d, n, 0, &jerr);
-	if (!json_is_object(root)) {
+	if (jscan_parse(d, n, &root, NULL) != 0 || root.type != JSCAN_OBJECT) {
 		cs->info.non_json++;
-		json_decref(root);
 		return false;
 	}
-	observe(cs, root, now_ns);
+	observe(cs, &root, now_ns);
 	if (cs->o.drop_usage_chunk) {
-		const json_t *ch = json_object_get(root, "choices");
-		drop = json_is_array(ch) && json_array_size(ch) == 0 && json_is_object(json_object_get(root, "usage"));
+		drop = jscan_get(&root, "choices", &ch) && ch.type == JSCAN_ARRAY && !jscan_index(&ch, 0, &first) &&
+		       jscan_get(&root, "usage", &usage) && usage.type == JSCAN_OBJECT;
 		cs->info.usage_dropped += drop;
 	}
-	json_decref(root);
 	return drop;
 }
 

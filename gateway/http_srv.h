@@ -76,6 +76,7 @@ struct gw_req {
 	struct buf up_body;	       /* the client body with include_usage spliced in, when needed */
 	struct provider_stream *xlate; /* a translating provider's stream state */
 	struct buf xlate_out;	       /* its OpenAI SSE output for one piece */
+	struct buf relay_out;	       /* what the relay passes on from one piece: one client write */
 	struct upstream_call *call;    /* in flight; cancelled if the request is aborted */
 	struct chat_stream *relay;     /* a streamed answer's SSE relay */
 	uint64_t att_start_mono_ns;    /* the CLIENT span's TTFT counts from here */

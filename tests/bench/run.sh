@@ -33,6 +33,7 @@
 #   DURATION=10s WARMUP=3s CONNS=32 THREADS=1   wrk settings per cell
 #   PEERS="direct nginx haproxy llmgw llmgw-noexp"   (direct is needed for the +latency columns)
 #   SCENARIOS="json sse json:c1 sse:c1"              (":cN" = N connections)
+#                          PEERS= SCENARIOS= (set but empty) runs the exporter benchmark only
 #   LOAD_CPU=0 PROXY_CPU=1  EXPORTER_CPU=$LOAD_CPU   where the exporter (and the OTLP
 #                          receiver) run in the llmgw cells
 #   OTLP_RECEIVER=null     null: nginx that discards the body (see conf/otlp-null.conf.tmpl);
@@ -47,6 +48,7 @@
 #   PERF=0                 1: one more llmgw json cell and one more exporter saturation run
 #                          under `perf record -g` (after the measured ones, so the profiler
 #                          disturbs nothing); top symbols go in the report
+#   PERF_SCENARIO=json     the scenario of the profiled llmgw cell (json or sse)
 #   PERF_OPTS=-g           perf record options (e.g. "--call-graph dwarf -F 300" for callers
 #                          inside libraries built without frame pointers); the data stays in the raw dir
 #
@@ -66,8 +68,8 @@ DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-3s}
 CONNS=${CONNS:-32}
 THREADS=${THREADS:-1}
-PEERS=${PEERS:-direct nginx haproxy llmgw llmgw-noexp}
-SCENARIOS=${SCENARIOS:-json sse json:c1 sse:c1}
+PEERS=${PEERS-direct nginx haproxy llmgw llmgw-noexp}
+SCENARIOS=${SCENARIOS-json sse json:c1 sse:c1}
 LOAD_CPU=${LOAD_CPU:-0}
 PROXY_CPU=${PROXY_CPU:-1}
 EXPORTER_CPU=${EXPORTER_CPU:-$LOAD_CPU}
@@ -78,6 +80,7 @@ EXP_SECONDS=${EXP_SECONDS:-10}
 EXP_SINK_RATE=${EXP_SINK_RATE:-10000}
 PERF=${PERF:-0}
 PERF_OPTS=${PERF_OPTS:--g}
+PERF_SCENARIO=${PERF_SCENARIO:-json}
 NOISE_MAX=${NOISE_MAX:-10}
 NOISE_RETRIES=${NOISE_RETRIES:-2}
 MOCK_ID=chatcmpl-bench0000000000000000000000001
@@ -698,27 +701,27 @@ perf_wait() {
 	unset "STARTED[$PERF_PID]"
 }
 
-# One more llmgw json cell (after the table, so the profiler does not disturb it).
+# One more llmgw $PERF_SCENARIO cell (after the table, so the profiler does not disturb it).
 perf_profile() {
-	local secs data=$RAW/perf-gateway-json.data
+	local secs data=$RAW/perf-gateway-$PERF_SCENARIO.data
 	secs=$(secs_of "$DURATION")
-	log "[perf] llmgw json under perf record $PERF_OPTS for ${secs}s"
-	start_peer llmgw json perf || {
+	log "[perf] llmgw $PERF_SCENARIO under perf record $PERF_OPTS for ${secs}s"
+	start_peer llmgw "$PERF_SCENARIO" perf || {
 		PERF_TXT="llmgw did not start: $P_SKIP"
 		stop_peer
 		return
 	}
-	run_wrk json "$P_URL" "$P_HEADERS" "$WARMUP" "$WORK/warmup.txt"
+	run_wrk "$PERF_SCENARIO" "$P_URL" "$P_HEADERS" "$WARMUP" "$WORK/warmup.txt"
 	perf_attach "$P_PID" "$secs" "$data"
-	run_wrk json "$P_URL" "$P_HEADERS" "$DURATION" "$RAW/wrk-json-llmgw-perf.txt"
+	run_wrk "$PERF_SCENARIO" "$P_URL" "$P_HEADERS" "$DURATION" "$RAW/wrk-$PERF_SCENARIO-llmgw-perf.txt"
 	perf_wait
 	stop_peer
 	PERF_TXT=$(
 		printf '```
-perf record %s -p <llmgw-gateway pid> -- sleep %s   # during the json 32-connection load
+perf record %s -p <llmgw-gateway pid> -- sleep %s   # during the %s 32-connection load
 ```
 
-' "$PERF_OPTS" "$secs"
+' "$PERF_OPTS" "$secs" "$PERF_SCENARIO"
 		perf_summary "$data" llmgw-gateway
 	)
 }
@@ -791,7 +794,7 @@ report() {
 	ratios
 	if [[ -n $PERF_TXT ]]; then
 		echo
-		echo "### perf: llmgw-gateway, json 32 connections (a separate cell after the table)"
+		echo "### perf: llmgw-gateway, $PERF_SCENARIO 32 connections (a separate cell after the table)"
 		echo
 		echo "$PERF_TXT"
 	fi
@@ -816,7 +819,7 @@ main() {
 	[[ $EXPORTER_BENCH == 1 ]] && exporter_bench
 	if [[ $PERF == 1 ]]; then
 		if command -v perf >/dev/null; then
-			perf_profile
+			[[ -n $PEERS && -n $SCENARIOS ]] && perf_profile
 			[[ $EXPORTER_BENCH == 1 ]] && exporter_perf
 		else
 			PERF_TXT="perf is not installed"
