@@ -84,7 +84,14 @@ struct req_fields {
 	struct jscan_val model, messages, prompt, stream, stream_options, n, max_tokens, max_completion_tokens;
 };
 
-static void req_fields_scan(const struct jscan_val *root, struct req_fields *f)
+/*
+ * Collects the members; returns the name of one the body gives twice, or
+ * NULL. JSON leaves duplicates to the reader: jansson and Python keep the
+ * last, some parsers the first. A provider reading the other "model" than
+ * the gateway did would serve a model the key may not use, at another
+ * price; so a body that says twice what the gateway decides on is refused.
+ */
+static const char *req_fields_scan(const struct jscan_val *root, struct req_fields *f)
 {
 	static const struct {
 		const char *name;
@@ -101,16 +108,51 @@ static void req_fields_scan(const struct jscan_val *root, struct req_fields *f)
 	};
 	struct jscan_iter it;
 	struct jscan_val k, v;
+	unsigned seen = 0;
 	memset(f, 0, sizeof(*f));
 	jscan_iter_init(&it, root);
 	while (jscan_next(&it, &k, &v)) {
 		for (size_t i = 0; i < sizeof(wanted) / sizeof(wanted[0]); i++) {
 			if (jscan_key_is(&k, wanted[i].name)) {
+				if (seen & (1u << i))
+					return wanted[i].name;
+				seen |= 1u << i;
 				*(struct jscan_val *)((char *)f + wanted[i].off) = v;
 				break;
 			}
 		}
 	}
+	return NULL;
+}
+
+enum chat_perr chat_fail_duplicate(struct chat_parse_err *e, const char *key)
+{
+	e->code = CHAT_DUPLICATE_KEY;
+	e->param = key;
+	snprintf(e->msg, sizeof(e->msg),
+		 "'%s' appears more than once in the request body; send each parameter once", key);
+	return CHAT_DUPLICATE_KEY;
+}
+
+const char *chat_top_duplicate(const char *body, size_t len, const char *const *keys, size_t nkeys)
+{
+	struct jscan_val root, k, v;
+	struct jscan_iter it;
+	uint64_t seen = 0;
+	if (jscan_parse(body, len, &root, NULL) != 0)
+		return NULL;
+	jscan_iter_init(&it, &root);
+	while (jscan_next(&it, &k, &v)) {
+		for (size_t i = 0; i < nkeys && i < 64; i++) {
+			if (jscan_key_is(&k, keys[i])) {
+				if (seen & ((uint64_t)1 << i))
+					return keys[i];
+				seen |= (uint64_t)1 << i;
+				break;
+			}
+		}
+	}
+	return NULL;
 }
 
 static bool absent(const struct jscan_val *v)
@@ -219,7 +261,9 @@ static enum chat_perr request_parse(const char *body, size_t len, struct chat_re
 	req->body = body;
 	req->body_len = len;
 	req->legacy = legacy;
-	req_fields_scan(&root, &f);
+	const char *dup = req_fields_scan(&root, &f);
+	if (dup != NULL)
+		return chat_fail_duplicate(e, dup);
 	rc = scan_model(&f.model, req, e);
 	if (rc == CHAT_OK)
 		rc = legacy ? check_prompt(req, e) : scan_messages(&f.messages, e);

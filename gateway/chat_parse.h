@@ -48,6 +48,7 @@ enum chat_perr {
 	CHAT_INPUT_EMPTY,
 	CHAT_ENCODING_BAD,
 	CHAT_DIMENSIONS_BAD,
+	CHAT_DUPLICATE_KEY, /* a member the gateway reads appears twice at the top level */
 };
 
 /*
@@ -173,6 +174,16 @@ int chat_request_set_include_usage(struct chat_request *req);
  */
 enum chat_perr chat_body_parse(const char *body, size_t len, json_t **root, const char **model,
 			       struct chat_parse_err *e);
+
+/*
+ * The first of keys[0..nkeys) (at most 64) that the JSON object body gives
+ * twice at its top level, or NULL (also for a body that is not JSON).
+ * Chat and completions requests refuse such bodies (CHAT_DUPLICATE_KEY);
+ * embed_parse uses this for its own keys.
+ */
+const char *chat_top_duplicate(const char *body, size_t len, const char *const *keys, size_t nkeys);
+/* Fills e for a duplicated key (CHAT_DUPLICATE_KEY, param = key) and returns the code. */
+enum chat_perr chat_fail_duplicate(struct chat_parse_err *e, const char *key);
 
 /* OpenAI text input shapes (embeddings `input`, completions `prompt`). */
 enum chat_input_kind {

@@ -62,9 +62,16 @@ enum chat_perr embed_request_parse(const char *body, size_t len, struct embed_re
 	json_t *root;
 	const char *model;
 	memset(req, 0, sizeof(*req));
+	static const char *const read_keys[] = {"model", "input", "encoding_format", "dimensions"};
 	enum chat_perr rc = chat_body_parse(body, len, &root, &model, e);
 	if (rc != CHAT_OK)
 		return rc;
+	const char *dup = chat_top_duplicate(body, len, read_keys, sizeof(read_keys) / sizeof(read_keys[0]));
+	if (dup != NULL) {
+		json_decref(root);
+		memset(req, 0, sizeof(*req));
+		return chat_fail_duplicate(e, dup);
+	}
 	rc = check_input(root, req, e);
 	if (rc == CHAT_OK)
 		rc = check_options(root, req, e);

@@ -35,6 +35,8 @@
 
 #include <event2/event.h>
 
+#include "common/metrics.h"
+
 enum conn_state {
 	CS_READ = 0, /* reading a request (idle when nothing is buffered) */
 	CS_BUSY,     /* request handed to the owner, no response yet */
@@ -562,6 +564,9 @@ static void on_head(struct http_conn *c)
 static void reject(struct http_conn *c, int status, const char *why)
 {
 	bool head_done = c->p.head_done;
+	/* a head refused for its framing never went through on_head: the owner reads it as C strings too */
+	if (head_done)
+		terminate_slices(c);
 	c->st = CS_BUSY;
 	c->must_close = true;
 	clear_timer(c);
@@ -721,6 +726,12 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 	cb_unhold(c);
 }
 
+static void count_timeout(struct http_conn *c, enum http_conn_timeout t)
+{
+	if (c->env->timeouts[t] != NULL)
+		metric_inc(c->env->timeouts[t]);
+}
+
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct http_conn *c = arg;
@@ -735,10 +746,13 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 		}
 		break;
 	case CS_READ:
-		if (c->timer_req)
+		if (c->timer_req) {
+			count_timeout(c, HTTP_CONN_TIMEOUT_REQUEST);
 			reject(c, 408, "the request was not received in time");
-		else
+		} else {
+			count_timeout(c, HTTP_CONN_TIMEOUT_IDLE);
 			conn_close(c); /* idle keep-alive connection */
+		}
 		break;
 	case CS_LINGER:
 		conn_close(c);
@@ -746,8 +760,10 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	case CS_DEAD:
 		break;
 	default:
-		if (c->wlen > c->wpos)
+		if (c->wlen > c->wpos) {
+			count_timeout(c, HTTP_CONN_TIMEOUT_WRITE);
 			peer_gone(c); /* no write progress within write_timeout */
+		}
 		break;
 	}
 	cb_unhold(c);

@@ -32,6 +32,7 @@
 
 struct event_base;
 struct http_conn;
+struct metric;
 
 /* Callbacks into the owner; each runs from a loop callback of this module. */
 struct http_conn_ops {
@@ -52,6 +53,14 @@ struct http_conn_ops {
 
 TAILQ_HEAD(http_conn_list, http_conn);
 
+/* The timeouts that end a connection, each counted when the owner gave a counter for it. */
+enum http_conn_timeout {
+	HTTP_CONN_TIMEOUT_REQUEST = 0, /* request not complete in time: 408, then closed */
+	HTTP_CONN_TIMEOUT_IDLE,	       /* no request on a new or keep-alive connection: closed silently */
+	HTTP_CONN_TIMEOUT_WRITE,       /* the client did not read our output: closed */
+	HTTP_CONN_TIMEOUT__COUNT,
+};
+
 /* Shared by all connections of one worker (one thread); outlives them. */
 struct http_conn_env {
 	struct event_base *base;
@@ -64,6 +73,8 @@ struct http_conn_env {
 	const struct timeval *linger_timeout;
 	size_t max_pending_write; /* bound on queued streaming output */
 	bool draining;		  /* every response closes its connection */
+	/* the owner's timeout counters (NULL: not counted), set after http_conn_env_init */
+	struct metric *timeouts[HTTP_CONN_TIMEOUT__COUNT];
 	struct http_conn_list conns;
 	size_t nconns;
 	char **pool; /* free read buffers of HTTP_CONN_RBUF bytes */

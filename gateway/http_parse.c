@@ -191,9 +191,11 @@ static enum http_parse_status request_line(struct http_parser *p, const char *s,
 	size_t t = ++i;
 	while (i < n && (unsigned char)s[i] > 0x20 && (unsigned char)s[i] < 0x7f)
 		i++;
-	if (i == t || i >= n || s[i] != ' ')
+	if (i == t || (i < n && s[i] != ' '))
 		return fail(p, HTTP_PERR_SYNTAX, "malformed request line (target)");
 	m->target = (struct http_slice){s + t, i - t};
+	if (i >= n) /* "GET /path": an HTTP/0.9 request, or garbage that looks like one */
+		return fail(p, HTTP_PERR_SYNTAX, "malformed request line (no HTTP version; HTTP/0.9 is not supported)");
 	i++;
 	if (n - i != 8)
 		return fail(p, HTTP_PERR_SYNTAX, "malformed request line (version)");
@@ -506,6 +508,22 @@ static enum http_parse_status parse_head(struct http_parser *p, const char *s, s
 /* ---- head scanning --------------------------------------------------------------- */
 
 /*
+ * Judges the start line as soon as its CRLF is in, so garbage or an
+ * HTTP/0.9 "GET /path" line is refused at once instead of waiting for an
+ * empty line that may never come (and answering 408 much later). The
+ * slices it sets point into this call's buffer: they are cleared again
+ * (only offsets live while the head is incomplete) and parse_head fills
+ * them for real.
+ */
+static int start_line_early(struct http_parser *p, const char *s, size_t n)
+{
+	struct http_msg *m = &p->msg;
+	enum http_parse_status st = p->response ? status_line(p, s, n) : request_line(p, s, n);
+	m->method_str = m->target = m->reason = (struct http_slice){NULL, 0};
+	return st == HTTP_PARSE_ERROR ? -1 : 0;
+}
+
+/*
  * Scans buf[base+scan..len) for line ends. Returns AGAIN (need more),
  * ERROR, or HEAD with *head_len set when the empty line was found. Only
  * offsets are kept, so the buffer may move between calls.
@@ -516,6 +534,9 @@ static enum http_parse_status scan_head(struct http_parser *p, const char *buf, 
 	const char *h = buf + base;
 	size_t avail = len - base;
 	size_t cap_lines = p->hdr_cap;
+	/* a method starts with a token character: a TLS ClientHello or binary noise is refused at once */
+	if (!p->response && p->lines == 0 && avail > 0 && !tchar[(unsigned char)h[0]])
+		return fail(p, HTTP_PERR_SYNTAX, "malformed request line (method)");
 	while (p->scan < avail) {
 		const char *nl = memchr(h + p->scan, '\n', avail - p->scan);
 		size_t upto = nl != NULL ? (size_t)(nl - h) : avail; /* end of what we can judge */
@@ -537,6 +558,8 @@ static enum http_parse_status scan_head(struct http_parser *p, const char *buf, 
 			*head_len = p->scan;
 			return HTTP_PARSE_HEAD;
 		}
+		if (p->lines == 0 && start_line_early(p, h + p->line_start, upto - 1 - p->line_start) < 0)
+			return HTTP_PARSE_ERROR;
 		if (p->lines > 0 && p->lines > cap_lines)
 			return fail(p, HTTP_PERR_TOO_MANY_HEADERS, "too many header fields");
 		p->lines++;

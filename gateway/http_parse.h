@@ -11,7 +11,10 @@
  * 6 and 11.2): obs-fold, bare LF, invalid token characters, whitespace
  * before a colon, conflicting Content-Length values, Content-Length with
  * Transfer-Encoding, Transfer-Encoding on HTTP/1.0 and a transfer coding
- * other than a final "chunked" are all errors, never guessed at.
+ * other than a final "chunked" are all errors, never guessed at. The start
+ * line is judged as soon as its CRLF is in (a request's first byte at once),
+ * so garbage, a TLS handshake or an HTTP/0.9 "GET /path" line is refused
+ * without waiting for the end of a head that may never come.
  *
  * Calling protocol (both directions):
  *

@@ -464,7 +464,17 @@ static int req_metadata(struct gw_req *r)
 static void req_target(struct gw_req *r)
 {
 	char *t = (char *)(uintptr_t)r->msg->target.p;
-	char *q = memchr(t, '?', r->msg->target.n);
+	/* absolute form (RFC 9112 3.2.2: "http://host/v1/models", which a server must accept): its path */
+	if (strncasecmp(t, "http://", 7) == 0 || strncasecmp(t, "https://", 8) == 0) {
+		t = strstr(t, "://") + 3;
+		t += strcspn(t, "/?");
+		if (*t != '/') { /* no path: "/" (and the query, if any) */
+			r->path = "/";
+			r->query = *t == '?' ? t + 1 : NULL;
+			return;
+		}
+	}
+	char *q = strchr(t, '?'); /* the target is NUL-terminated in place */
 	if (q != NULL) {
 		*q = '\0';
 		r->query = q + 1;
@@ -520,8 +530,10 @@ static void on_request(struct http_conn *c, void *arg)
 	}
 	if ((rt->methods & M(m->method)) == 0 || m->method == HTTP_METHOD_OTHER) {
 		http_srv_add_header(r, "Allow", rt->allow);
-		http_srv_reply_error(r, GWE_METHOD_NOT_ALLOWED, NULL, "method %s is not allowed on %s; use %s",
-				     r->span.method, rt->path, rt->allow);
+		/* the method as sent (a token, so printable) rather than the span's "OTHER" */
+		http_srv_reply_error(r, GWE_METHOD_NOT_ALLOWED, NULL, "method %.*s is not allowed on %s; use %s",
+				     m->method_str.n > 32 ? 32 : (int)m->method_str.n, m->method_str.p, rt->path,
+				     rt->allow);
 		return;
 	}
 	if (rt->api && (req_authenticate(r) < 0 || req_metadata(r) < 0))
@@ -691,6 +703,25 @@ fail:
 	return -1;
 }
 
+/* llmgw_connection_timeouts_total: every worker registers the same series and shares the handles. */
+static int timeout_metrics(struct gw_worker *w, struct err *err)
+{
+	static const char *const labels[HTTP_CONN_TIMEOUT__COUNT] = {
+	    [HTTP_CONN_TIMEOUT_REQUEST] = "timeout=\"request\"",
+	    [HTTP_CONN_TIMEOUT_IDLE] = "timeout=\"idle\"",
+	    [HTTP_CONN_TIMEOUT_WRITE] = "timeout=\"write\"",
+	};
+	static const char help[] =
+	    "Client connections ended by a server timeout: request (408), idle (closed silently), write (not read)";
+	for (int t = 0; t < HTTP_CONN_TIMEOUT__COUNT; t++) {
+		struct metric *m =
+		    metrics_counter(w->gw->metrics.reg, "llmgw_connection_timeouts_total", help, labels[t]);
+		if ((w->conns.timeouts[t] = m) == NULL)
+			return err_set(err, ENOMEM, "cannot register connection timeout metrics");
+	}
+	return 0;
+}
+
 int http_srv_start(struct gw_worker *w, struct err *err)
 {
 	const struct gw_conf *c = w->gw->conf;
@@ -702,6 +733,8 @@ int http_srv_start(struct gw_worker *w, struct err *err)
 			       c->write_timeout_ms, (size_t)c->max_pending_write) < 0)
 		return err_set(err, ENOMEM, "cannot set up connection timeouts");
 	w->conns_ready = true;
+	if (timeout_metrics(w, err) < 0)
+		return -1;
 	if ((w->listen_fd = listen_socket(c, err)) < 0)
 		return -1;
 	w->accept_ev = event_new(w->base, w->listen_fd, EV_READ | EV_PERSIST, accept_cb, w);
