@@ -23,9 +23,10 @@
 #include <stdint.h>
 
 #define SPANREC_MAGIC 0x5347574cu /* "LWGS" read as little-endian bytes */
-#define SPANREC_VERSION 1
+#define SPANREC_VERSION 2
 #define SPANREC_VERSION_MIN 1 /* oldest version the exporter still accepts */
-#define SPANREC_SIZE 1024
+#define SPANREC_SIZE 1280
+#define SPANREC_V1_SIZE 1024 /* version 1: everything up to and including meta[] */
 #define SPANREC_META_MAX 4
 
 /* Values equal OTLP's SpanKind so the exporter copies them through. */
@@ -51,6 +52,7 @@ enum spanrec_op {
 	SPANREC_OP_EMBEDDINGS,	    /* "embeddings" */
 	SPANREC_OP_EXECUTE_TOOL,    /* "execute_tool" (MCP tool calls) */
 	SPANREC_OP_MODELS,	    /* "models" (GET /v1/models, llmgw-specific) */
+	SPANREC_OP_MCP,		    /* "mcp": MCP requests other than tools/call (docs/span-schema.md) */
 	SPANREC_OP__COUNT
 };
 
@@ -61,7 +63,12 @@ enum spanrec_op {
 #define SPANREC_F_PARENT_REMOTE (1u << 3) /* parent came from the caller's traceparent */
 #define SPANREC_F_META_FULL (1u << 4)	  /* more caller metadata than slots */
 #define SPANREC_F_HAS_COST (1u << 5)	  /* cost_micro_usd is meaningful */
-#define SPANREC_F__ALL ((1u << 6) - 1)
+/* version 2 */
+#define SPANREC_F_CACHE_HIT (1u << 6)	    /* answered from the response cache */
+#define SPANREC_F_GUARD_DENIED (1u << 7)    /* a guardrail refused the request or the answer */
+#define SPANREC_F_GUARD_REDACTED (1u << 8)  /* a guardrail redacted text in the prompt or the answer */
+#define SPANREC_F_JSONRPC_ERROR (1u << 9)   /* jsonrpc_error_code is meaningful (MCP) */
+#define SPANREC_F__ALL ((1u << 10) - 1)
 
 struct spanrec_meta {
 	char key[16];
@@ -113,6 +120,15 @@ struct spanrec {
 	char request_id[48];	  /* x-request-id */
 	char response_id[56];	  /* gen_ai.response.id */
 	struct spanrec_meta meta[SPANREC_META_MAX];
+
+	/* version 2: appended after meta (a version 1 record upgrades with all of this zero) */
+	char guardrails[48];	 /* llmgw.guardrail.rules: names of the rules that fired, comma-separated */
+	char mcp_method[32];	 /* mcp.method.name, e.g. "tools/call" */
+	char mcp_session_id[64]; /* mcp.session.id */
+	char tool_name[64];	 /* gen_ai.tool.name */
+	char jsonrpc_id[32];	 /* jsonrpc.request.id (a number or a string, as text) */
+	int32_t jsonrpc_error_code; /* rpc.jsonrpc.error_code with SPANREC_F_JSONRPC_ERROR */
+	uint8_t reserved2[12];
 };
 
 static_assert(sizeof(struct spanrec) == SPANREC_SIZE, "span record must be exactly SPANREC_SIZE bytes");
@@ -133,5 +149,6 @@ static_assert(offsetof(struct spanrec, tenant_id) == 440, "tenant_id at 440");
 static_assert(offsetof(struct spanrec, response_id) == 744, "response_id at 744");
 static_assert(offsetof(struct spanrec, meta) == 800, "meta at 800");
 static_assert(SPANREC_META_MAX * sizeof(struct spanrec_meta) == 224, "meta block is 224 bytes");
+static_assert(offsetof(struct spanrec, guardrails) == SPANREC_V1_SIZE, "version 2 fields follow version 1's");
 
 #endif

@@ -62,6 +62,11 @@ static const struct spanrec_str_field spanrec_str_fields[] = {
     {META_VALUE(2)},
     {META_KEY(3)},
     {META_VALUE(3)},
+    {STR_FIELD(guardrails)},
+    {STR_FIELD(mcp_method)},
+    {STR_FIELD(mcp_session_id)},
+    {STR_FIELD(tool_name)},
+    {STR_FIELD(jsonrpc_id)},
 };
 
 #define SPANREC_NSTR (sizeof(spanrec_str_fields) / sizeof(spanrec_str_fields[0]))
@@ -84,6 +89,7 @@ static const char *const spanrec_op_names[SPANREC_OP__COUNT] = {
     [SPANREC_OP_EMBEDDINGS] = "embeddings",
     [SPANREC_OP_EXECUTE_TOOL] = "execute_tool",
     [SPANREC_OP_MODELS] = "models",
+    [SPANREC_OP_MCP] = "mcp",
 };
 
 void spanrec_init(struct spanrec *r, enum spanrec_kind kind)
@@ -188,6 +194,15 @@ static void spanrec_copy_current(const void *buf, struct spanrec *out)
 	memcpy(out, buf, sizeof(*out));
 }
 
+/* Version 1 is version 2 without the appended fields: they read as zero (none fired, no MCP). */
+static void spanrec_upgrade_v1(const void *buf, struct spanrec *out)
+{
+	memset(out, 0, sizeof(*out));
+	memcpy(out, buf, SPANREC_V1_SIZE);
+	out->version = SPANREC_VERSION;
+	out->size = SPANREC_SIZE;
+}
+
 struct spanrec_version {
 	uint16_t version;
 	uint16_t size;
@@ -195,15 +210,16 @@ struct spanrec_version {
 };
 
 /*
- * Every version the exporter accepts, oldest first. For v2: add
- * {2, sizeof(struct spanrec), spanrec_copy_current}, change v1's row to
- * {1, 1024, spanrec_upgrade_v1} (a function filling the new fields' defaults),
- * and bump SPANREC_VERSION_MIN if v0 support is ever dropped.
+ * Every version the exporter accepts, oldest first. For v3: add
+ * {3, sizeof(struct spanrec), spanrec_copy_current}, give v2's row an
+ * upgrade filling the new fields' defaults, and bump SPANREC_VERSION_MIN
+ * to 2 when v1 support is dropped (the contract: current and previous).
  */
 static const struct spanrec_version spanrec_versions[] = {
-    {1, SPANREC_SIZE, spanrec_copy_current},
+    {1, SPANREC_V1_SIZE, spanrec_upgrade_v1},
+    {2, SPANREC_SIZE, spanrec_copy_current},
 };
-static_assert(SPANREC_VERSION == 1, "add the new version to spanrec_versions[] and an upgrade for the old one");
+static_assert(SPANREC_VERSION == 2, "add the new version to spanrec_versions[] and an upgrade for the old one");
 
 static const struct spanrec_version *spanrec_version_find(uint16_t v)
 {

@@ -3,12 +3,14 @@
  * TLS client setup (OpenSSL 3) shared by the gateway (upstream providers)
  * and the exporter (the OTLP endpoint). One SSL_CTX per destination, made
  * at start-up and then only read (safe to share between threads): TLS 1.2
- * minimum and peer verification always on, against the system trust store
- * or a PEM bundle, optionally presenting a client certificate (mTLS).
+ * minimum and peer verification on, against the system trust store or a
+ * PEM bundle, optionally presenting a client certificate (mTLS).
  * Each connection gets its own SSL carrying SNI and the
  * name (or IP address) the certificate must match. Both processes carry
  * secrets (API keys, export headers): they must never talk to an
- * unverified peer.
+ * unverified peer. The one exception is tls_client_ctx_skip_verify(),
+ * reachable only from an explicit insecure_skip_verify: true in a config,
+ * which the caller logs at WARN and exposes as a metric.
  */
 #ifndef LLMGW_COMMON_TLS_H
 #define LLMGW_COMMON_TLS_H
@@ -47,6 +49,18 @@ int tls_client_ctx_set_cert(SSL_CTX *ctx, const char *cert_file, const char *key
  */
 SSL *tls_client_ssl_new(SSL_CTX *ctx, const char *host, struct err *err);
 
+/*
+ * Stops ctx from refusing a peer whose certificate chain or host name does
+ * not verify (SSL_VERIFY_NONE): the handshake goes on and the result is
+ * only recorded. For insecure_skip_verify: true and nothing else; the only
+ * place in the tree that turns verification off. Call it before making
+ * any SSL from ctx.
+ */
+void tls_client_ctx_skip_verify(SSL_CTX *ctx);
+
+/* false once tls_client_ctx_skip_verify() was applied to ctx. */
+bool tls_client_ctx_verifies(const SSL_CTX *ctx);
+
 /* true if host is an IPv4 or IPv6 literal (without brackets). */
 bool tls_host_is_ip(const char *host);
 
@@ -54,7 +68,8 @@ bool tls_host_is_ip(const char *host);
  * Why a handshake failed, for logs: the certificate verification result
  * when that failed (ssl may be NULL), else the OpenSSL error string of
  * ossl_err (0 = none). Returns false and leaves out "" when neither says
- * anything. Never contains secrets.
+ * anything. Never contains secrets. On a context that skips verification
+ * the verification result is not a cause (it did not stop anything).
  */
 bool tls_describe_failure(const SSL *ssl, unsigned long ossl_err, char *out, size_t cap);
 

@@ -64,19 +64,19 @@ size_t batch_estimate(const struct spanrec *r)
 	return n;
 }
 
-bool batch_fits(const struct batch *b, const struct spanrec *r)
+bool batch_fits(const struct batch *b, size_t est)
 {
-	return b->n == 0 || b->bytes + batch_estimate(r) <= b->max_bytes;
+	return b->n == 0 || b->bytes + est <= b->max_bytes;
 }
 
-bool batch_add(struct batch *b, const struct spanrec *r, uint64_t now_mono_ns)
+bool batch_add(struct batch *b, const struct spanrec *r, size_t est, uint64_t now_mono_ns)
 {
 	if (b->n >= b->max_spans)
 		return true; /* caller ignored the last "full": refuse rather than overflow */
 	if (b->n == 0)
 		b->first_ns = now_mono_ns ? now_mono_ns : 1;
 	memcpy(&b->recs[b->n++], r, sizeof(*r));
-	b->bytes += batch_estimate(r);
+	b->bytes += est;
 	return b->n >= b->max_spans || b->bytes >= b->max_bytes;
 }
 

@@ -30,14 +30,18 @@ void batch_free(struct batch *b);
  */
 size_t batch_estimate(const struct spanrec *r);
 
-/* false when b is non-empty and r would push it past max_bytes: flush first. */
-bool batch_fits(const struct batch *b, const struct spanrec *r);
+/*
+ * false when b is non-empty and a record of estimate est (batch_estimate,
+ * computed once per record by the caller and passed to both calls) would
+ * push it past max_bytes: flush first.
+ */
+bool batch_fits(const struct batch *b, size_t est);
 /*
  * Copies r in (the caller checked batch_fits, or b is empty: one oversized
  * span still goes out alone). Returns true when b is now full and should be
- * flushed. now_mono_ns stamps the first record.
+ * flushed. now_mono_ns stamps the first record (only read when b is empty).
  */
-bool batch_add(struct batch *b, const struct spanrec *r, uint64_t now_mono_ns);
+bool batch_add(struct batch *b, const struct spanrec *r, size_t est, uint64_t now_mono_ns);
 
 size_t batch_len(const struct batch *b);
 uint64_t batch_bytes(const struct batch *b);

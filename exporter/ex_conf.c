@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "common/yamlcfg.h"
+#include "exporter/compress.h"
 #include "exporter/ex_env.h"
 
 #define MiB (1024ull * 1024)
@@ -31,9 +32,22 @@
 static const char *const ex_top_keys[] = {"receive", "export",	      "batch", "resource", "queue",
 					  "admin",   "drain_timeout", "log",   NULL};
 static const char *const ex_receive_keys[] = {"url", "rcvbuf", NULL};
-static const char *const ex_export_keys[] = {
-    "endpoint",	   "protocol",		"compression", "timeout",     "headers",    "ca_file", "retry",
-    "max_pending", "max_pending_bytes", "concurrency", "client_cert", "client_key", "http2",   NULL};
+static const char *const ex_export_keys[] = {"endpoint",
+					     "protocol",
+					     "compression",
+					     "compression_level",
+					     "timeout",
+					     "headers",
+					     "ca_file",
+					     "retry",
+					     "max_pending",
+					     "max_pending_bytes",
+					     "concurrency",
+					     "client_cert",
+					     "client_key",
+					     "http2",
+					     "insecure_skip_verify",
+					     NULL};
 static const char *const ex_queue_keys[] = {"dir", "max_bytes", "segment_bytes", "fsync", NULL};
 static const char *const ex_retry_keys[] = {"initial", "max", "max_elapsed", NULL};
 static const char *const ex_batch_keys[] = {"max_spans", "max_bytes", "timeout", NULL};
@@ -260,6 +274,10 @@ static int ex_parse_export(struct ex_conf *c, const struct ycfg *y, const struct
 		return -1;
 	c->protocol = (enum ex_protocol)proto;
 	c->compression = (enum ex_compression)comp;
+	if (ycfg_get_int(y, m, "compression_level", COMPRESS_LEVEL_MIN, COMPRESS_LEVEL_MAX, c->compression_level, &n,
+			 err) != 0)
+		return -1;
+	c->compression_level = (int)n;
 	if (ycfg_get_duration_ms(y, m, "timeout", 0, HOUR_MS, c->timeout_ms, &c->timeout_ms, err) != 0 ||
 	    ex_parse_headers(c, y, ycfg_get(m, "headers"), err) != 0 ||
 	    ex_parse_retry(c, y, ycfg_get(m, "retry"), err) != 0)
@@ -288,7 +306,8 @@ static int ex_parse_export(struct ex_conf *c, const struct ycfg *y, const struct
 	if (ex_parse_enum(y, m, "http2", "off", "auto", &n2, err) != 0)
 		return -1;
 	c->http2 = n2 == 1;
-	return 0;
+	/* the only way to stop verifying the backend; checked against the endpoint after the overlay */
+	return ycfg_get_bool(y, m, "insecure_skip_verify", false, &c->insecure_skip_verify, err);
 }
 
 static int ex_parse_queue(struct ex_conf *c, const struct ycfg *y, const struct ycfg_node *m, struct err *err)
@@ -425,6 +444,7 @@ static int ex_conf_defaults(struct ex_conf *c, const char *path, struct err *err
 	c->endpoint_from = "default";
 	c->protocol = EX_PROTO_PROTOBUF;
 	c->compression = EX_COMP_GZIP;
+	c->compression_level = COMPRESS_LEVEL_DEFAULT;
 	c->timeout_ms = 10000;
 	c->retry_initial_ms = 1000;
 	c->retry_max_ms = 30000;
@@ -451,13 +471,25 @@ static int ex_conf_defaults(struct ex_conf *c, const char *path, struct err *err
 }
 
 /* Cross-field rules, after the overlay. */
-static void ex_conf_finish(struct ex_conf *c)
+static int ex_conf_finish(struct ex_conf *c, struct err *err)
 {
+	/* insecure_skip_verify must mean what it says: refused where it would do nothing or contradict itself */
+	if (c->insecure_skip_verify && (c->endpoint.kind != EX_SINK_HTTP || !c->endpoint.http.tls))
+		return err_set(err, EINVAL,
+			       "%s: export.insecure_skip_verify: only for https:// endpoints (endpoint from %s)",
+			       c->source, c->endpoint_from);
+	if (c->insecure_skip_verify && c->ca_file != NULL)
+		return err_set(
+		    err, EINVAL,
+		    "%s: export.insecure_skip_verify: contradicts the CA file %s (which verifies against it); "
+		    "drop one of them",
+		    c->source, c->ca_file);
 	if (c->endpoint.kind != EX_SINK_HTTP) {
 		/* Local sinks are for people and jq: readable JSON lines, never gzip. */
 		c->protocol = EX_PROTO_JSON;
 		c->compression = EX_COMP_NONE;
 	}
+	return 0;
 }
 
 struct ex_conf *ex_conf_load(const char *path, ex_getenv_cb getenv_cb, void *ctx, struct err *err)
@@ -474,9 +506,8 @@ struct ex_conf *ex_conf_load(const char *path, ex_getenv_cb getenv_cb, void *ctx
 		if ((y = ycfg_load_file(path, err)) == NULL || ex_conf_parse(c, y, err) != 0)
 			goto fail;
 	}
-	if (ex_env_overlay(c, getenv_cb, ctx, err) != 0)
+	if (ex_env_overlay(c, getenv_cb, ctx, err) != 0 || ex_conf_finish(c, err) != 0)
 		goto fail;
-	ex_conf_finish(c);
 	ycfg_free(y);
 	return c;
 fail:
@@ -528,15 +559,21 @@ void ex_conf_log(const struct ex_conf *c)
 	/* The query string is left out: some backends take tokens there. */
 	if (ep->kind == EX_SINK_HTTP)
 		log_msg(LOG_LVL_INFO, "config_export",
-			"endpoint=%s://%s%.*s endpoint_from=%s protocol=%s compression=%s timeout_ms=%lld headers=%s "
+			"endpoint=%s://%s%.*s endpoint_from=%s protocol=%s compression=%s compression_level=%d "
+			"timeout_ms=%lld headers=%s "
 			"ca_file=%s",
 			ep->http.tls ? "https" : "http", ep->http.authority, (int)strcspn(ep->target, "?"), ep->target,
 			c->endpoint_from, c->protocol == EX_PROTO_JSON ? "http/json" : "http/protobuf",
-			c->compression == EX_COMP_GZIP ? "gzip" : "none", (long long)c->timeout_ms,
-			log_quote(names, q1, sizeof(q1)), c->ca_file ? c->ca_file : "system");
+			c->compression == EX_COMP_GZIP ? "gzip" : "none", c->compression_level,
+			(long long)c->timeout_ms, log_quote(names, q1, sizeof(q1)), c->ca_file ? c->ca_file : "system");
 	else
 		log_msg(LOG_LVL_INFO, "config_export", "endpoint=%s endpoint_from=%s protocol=http/json",
 			log_quote(ep->url, q1, sizeof(q1)), c->endpoint_from);
+	if (c->insecure_skip_verify)
+		log_msg(LOG_LVL_WARN, "tls_verify_disabled",
+			"endpoint=https://%s detail=\"tls verification disabled for the export endpoint "
+			"(export.insecure_skip_verify: true): its certificate is not checked\"",
+			ep->http.authority);
 	/* The endpoint is used as-is (OTLP rule); "https://otlp.last9.io" alone would POST to "/". */
 	if (ep->kind == EX_SINK_HTTP && strcmp(ep->target, "/") == 0)
 		log_msg(LOG_LVL_WARN, "config_endpoint_path",

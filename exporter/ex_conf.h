@@ -60,6 +60,7 @@ struct ex_conf {
 	const char *endpoint_from;	 /* "file", "default", or the env variable that set it (static string) */
 	enum ex_protocol protocol;	 /* forced to JSON for stdout/file */
 	enum ex_compression compression; /* forced to none for stdout/file */
+	int compression_level;		 /* gzip level 1..9 (export.compression_level, default 1) */
 	int64_t timeout_ms;		 /* per request; 0 = no limit */
 	struct kvlist headers;		 /* names compared case-insensitively; values are secrets */
 	char *ca_file;			 /* NULL = system trust store */
@@ -72,6 +73,7 @@ struct ex_conf {
 	char *client_cert;	      /* mTLS: PEM certificate chain, NULL = none */
 	char *client_key;	      /* mTLS: PEM private key (both or neither) */
 	bool http2;		      /* https: offer h2 by ALPN (export.http2: auto); false = HTTP/1.1 only */
+	bool insecure_skip_verify;    /* https only, never with ca_file: the server certificate is not checked */
 	/* queue: */
 	char *queue_dir;	      /* durable queue directory; NULL = in memory (max_pending*) */
 	uint64_t queue_max_bytes;     /* disk queue bound (entries' bytes); oldest dropped past it */
@@ -119,7 +121,11 @@ void ex_conf_free(struct ex_conf *c);
 int ex_conf_endpoint_parse(struct ex_endpoint *ep, const char *s, struct err *err);
 void ex_endpoint_fini(struct ex_endpoint *ep);
 
-/* Logs the effective configuration at info level: header NAMES only, never values. */
+/*
+ * Logs the effective configuration at info level: header NAMES only, never
+ * values; and at warn level event=tls_verify_disabled when
+ * export.insecure_skip_verify is on (start-up and --check-config).
+ */
 void ex_conf_log(const struct ex_conf *c);
 
 /*

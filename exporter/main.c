@@ -177,6 +177,11 @@ static int ex_start(struct ex *ex, struct err *err)
 	if ((ex->reg = metrics_new()) == NULL || ex_metrics_init(&ex->m, ex->reg, err) != 0 ||
 	    ids_rng_init(&ex->rng, err) != 0)
 		return -1;
+	struct metric *insecure = metrics_gauge(ex->reg, "llmgw_exporter_tls_verify_disabled",
+						"1 while the export endpoint's TLS certificate is not verified", NULL);
+	if (insecure == NULL)
+		return err_set(err, ENOMEM, "cannot register metrics");
+	metric_set(insecure, c->insecure_skip_verify ? 1 : 0);
 	if ((ex->enrich = enrich_new(&c->resource_attrs, c->service_name, c->env_resource_attributes,
 				     c->env_service_name, err)) == NULL ||
 	    (ex->sink = sink_create(ex->evb, c, err)) == NULL ||
@@ -303,8 +308,12 @@ int main(int argc, char **argv)
 			ex_conf_free(ex.conf);
 			return 2;
 		}
-		ex_conf_free(ex.conf);
 		printf("%s: configuration ok (%s)\n", EX_PROG, path ? path : "built-in defaults");
+		if (ex.conf->insecure_skip_verify)
+			printf("%s: warning: tls verification disabled for the export endpoint "
+			       "(export.insecure_skip_verify: true)\n",
+			       EX_PROG);
+		ex_conf_free(ex.conf);
 		return 0;
 	}
 	ex_conf_log(ex.conf);

@@ -410,6 +410,8 @@ static int send_tls_setup(struct send *s, struct err *err)
 	struct err e;
 	if ((s->ssl_ctx = tls_client_ctx_new(c->ca_file, NULL, 0, &e)) == NULL)
 		return err_set(err, e.code, "TLS: %s", e.msg);
+	if (c->insecure_skip_verify) /* export.insecure_skip_verify: explicit, logged and counted by main */
+		tls_client_ctx_skip_verify(s->ssl_ctx);
 	if (c->client_cert != NULL && tls_client_ctx_set_cert(s->ssl_ctx, c->client_cert, c->client_key, &e) != 0)
 		return err_set(err, e.code, "TLS client certificate: %s", e.msg);
 	return 0;

@@ -11,6 +11,7 @@
  */
 #include "exporter/spanview.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -69,16 +70,50 @@ size_t spanview_utf8_fix(char *s, size_t n)
 	return fixed;
 }
 
-/* s itself when valid, else a repaired copy in v->fix_buf (sized for every string of a record). */
-static const char *spanview_str(struct spanview *v, const char *s)
+/*
+ * Length of the string in s[0..cap) (up to its NUL, or cap) and whether it
+ * is all ASCII, eight bytes at a time: a record's string fields are sized
+ * in multiples of 8, and reading all cap bytes is safe because they belong
+ * to the field. A word with a zero byte or a byte >= 0x80 is finished one
+ * byte at a time. This is the one place a record string is measured.
+ */
+static size_t spanview_scan(const char *s, size_t cap, bool *ascii)
 {
-	size_t n = strlen(s);
-	if (spanview_utf8_valid(s, n))
+	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+	size_t i = 0;
+	for (; i + 8 <= cap; i += 8) {
+		uint64_t w;
+		memcpy(&w, s + i, sizeof(w));
+		/* (w - ones) sets a byte's top bit for a zero byte (borrows only start at one) */
+		if (((w - ones) | w) & highs)
+			break;
+	}
+	unsigned char hi = 0;
+	for (; i < cap && s[i] != '\0'; i++)
+		hi |= (unsigned char)s[i];
+	*ascii = hi < 0x80;
+	return i;
+}
+
+/*
+ * s (a string of at most cap bytes) itself when valid UTF-8, else a
+ * repaired copy in v->fix_buf (sized for every string of a record); its
+ * length goes to *len.
+ */
+static const char *spanview_str(struct spanview *v, const char *s, size_t cap, size_t *len)
+{
+	bool ascii;
+	size_t n = spanview_scan(s, cap, &ascii);
+	*len = n;
+	if (ascii || spanview_utf8_valid(s, n))
 		return s;
-	if (v->fix_len + n + 1 > sizeof(v->fix_buf))
+	if (v->fix_len + n + 1 > sizeof(v->fix_buf)) {
+		*len = 1;
 		return "?"; /* unreachable for a validated record: its strings total < SPANREC_SIZE */
+	}
 	char *d = v->fix_buf + v->fix_len;
-	memcpy(d, s, n + 1);
+	memcpy(d, s, n);
+	d[n] = '\0';
 	spanview_utf8_fix(d, n);
 	v->fix_len += n + 1;
 	return d;
@@ -86,7 +121,12 @@ static const char *spanview_str(struct spanview *v, const char *s)
 
 /* ---- attributes ----------------------------------------------------------- */
 
-static struct spanview_attr *spanview_add(struct spanview *v, const char *key, enum spanview_type t)
+/* A string literal as (pointer, length) arguments. */
+#define SV_LIT(s) (s), (sizeof(s) - 1)
+/* A record string field as (pointer, capacity) arguments. */
+#define SV_FIELD(r, f) (r)->f, sizeof((r)->f)
+
+static struct spanview_attr *spanview_add(struct spanview *v, const char *key, size_t klen, enum spanview_type t)
 {
 	if (v->nattrs >= SPANVIEW_MAX_ATTRS) {
 		v->dropped_attrs++;
@@ -94,53 +134,79 @@ static struct spanview_attr *spanview_add(struct spanview *v, const char *key, e
 	}
 	struct spanview_attr *a = &v->attrs[v->nattrs++];
 	a->key = key;
+	a->klen = (uint32_t)klen;
+	a->slen = 0;
 	a->type = t;
 	return a;
 }
 
-/* Adds a string attribute when s is non-empty (the record's "not set"). */
-static void spanview_add_str(struct spanview *v, const char *key, const char *s)
+/* A string attribute whose value is known valid (a literal, a name from a table). */
+static void spanview_add_strn(struct spanview *v, const char *key, size_t klen, const char *s, size_t slen)
+{
+	struct spanview_attr *a = spanview_add(v, key, klen, SPANVIEW_STR);
+	if (a != NULL) {
+		a->u.s = s;
+		a->slen = (uint32_t)slen;
+	}
+}
+
+/* A string attribute from record field s (cap bytes), when non-empty (the record's "not set"). */
+static void spanview_add_field(struct spanview *v, const char *key, size_t klen, const char *s, size_t cap)
 {
 	if (s[0] == '\0')
 		return;
-	struct spanview_attr *a = spanview_add(v, key, SPANVIEW_STR);
-	if (a != NULL)
-		a->u.s = spanview_str(v, s);
+	struct spanview_attr *a = spanview_add(v, key, klen, SPANVIEW_STR);
+	if (a != NULL) {
+		size_t n;
+		a->u.s = spanview_str(v, s, cap, &n);
+		a->slen = (uint32_t)n;
+	}
 }
 
-static void spanview_add_int(struct spanview *v, const char *key, int64_t i)
+static void spanview_add_int(struct spanview *v, const char *key, size_t klen, int64_t i)
 {
-	struct spanview_attr *a = spanview_add(v, key, SPANVIEW_INT);
+	struct spanview_attr *a = spanview_add(v, key, klen, SPANVIEW_INT);
 	if (a != NULL)
 		a->u.i = i;
 }
 
-static void spanview_add_double(struct spanview *v, const char *key, double d)
+static void spanview_add_double(struct spanview *v, const char *key, size_t klen, double d)
 {
-	struct spanview_attr *a = spanview_add(v, key, SPANVIEW_DOUBLE);
+	struct spanview_attr *a = spanview_add(v, key, klen, SPANVIEW_DOUBLE);
 	if (a != NULL)
 		a->u.d = d;
 }
 
-static void spanview_add_bool(struct spanview *v, const char *key, bool b)
+static void spanview_add_bool(struct spanview *v, const char *key, size_t klen, bool b)
 {
-	struct spanview_attr *a = spanview_add(v, key, SPANVIEW_BOOL);
+	struct spanview_attr *a = spanview_add(v, key, klen, SPANVIEW_BOOL);
 	if (a != NULL)
 		a->u.b = b;
 }
 
-static void spanview_add_arr(struct spanview *v, const char *key, const char *const *arr, size_t n)
+static void spanview_add_arr(struct spanview *v, const char *key, size_t klen, const char *const *arr, size_t n)
 {
-	struct spanview_attr *a = spanview_add(v, key, SPANVIEW_STRARR);
+	struct spanview_attr *a = spanview_add(v, key, klen, SPANVIEW_STRARR);
 	if (a != NULL) {
 		a->u.arr.v = arr;
 		a->u.arr.n = n;
 	}
 }
 
+/* MCP spans (execute_tool, mcp) reuse the model fields: docs/span-schema.md, "MCP spans". */
+static bool spanview_is_mcp(const struct spanrec *r)
+{
+	return r->op == SPANREC_OP_EXECUTE_TOOL || r->op == SPANREC_OP_MCP;
+}
+
 /* http.request.method and http.route of the gateway's own (SERVER) span, by operation. */
 static void spanview_server_http(struct spanview *v, const struct spanrec *r)
 {
+	if (r->kind == SPANREC_KIND_SERVER && spanview_is_mcp(r)) {
+		spanview_add_field(v, SV_LIT("http.request.method"), SV_FIELD(r, provider));
+		spanview_add_strn(v, SV_LIT("http.route"), SV_LIT("/mcp/{server}"));
+		return;
+	}
 	static const struct {
 		const char *method;
 		const char *route;
@@ -153,67 +219,114 @@ static void spanview_server_http(struct spanview *v, const struct spanrec *r)
 	};
 	if (r->kind != SPANREC_KIND_SERVER || r->op >= SPANREC_OP__COUNT || routes[r->op].method == NULL)
 		return;
-	spanview_add_str(v, "http.request.method", routes[r->op].method);
-	if (routes[r->op].route != NULL)
-		spanview_add_str(v, "http.route", routes[r->op].route);
+	const char *m = routes[r->op].method, *route = routes[r->op].route;
+	spanview_add_strn(v, SV_LIT("http.request.method"), m, strlen(m));
+	if (route != NULL)
+		spanview_add_strn(v, SV_LIT("http.route"), route, strlen(route));
 }
 
 static void spanview_genai(struct spanview *v, const struct spanrec *r)
 {
 	const char *op = spanrec_op_name((enum spanrec_op)r->op);
 	if (op != NULL)
-		spanview_add_str(v, "gen_ai.operation.name", op);
-	spanview_add_str(v, "gen_ai.provider.name", r->provider);
-	spanview_add_str(v, "gen_ai.request.model", r->request_model);
-	spanview_add_str(v, "gen_ai.response.model", r->response_model);
-	spanview_add_str(v, "gen_ai.response.id", r->response_id);
+		spanview_add_strn(v, SV_LIT("gen_ai.operation.name"), op, strlen(op));
+	spanview_add_field(v, SV_LIT("gen_ai.provider.name"), SV_FIELD(r, provider));
+	spanview_add_field(v, SV_LIT("gen_ai.request.model"), SV_FIELD(r, request_model));
+	spanview_add_field(v, SV_LIT("gen_ai.response.model"), SV_FIELD(r, response_model));
+	spanview_add_field(v, SV_LIT("gen_ai.response.id"), SV_FIELD(r, response_id));
 	if (r->finish_reason[0] != '\0') {
-		v->finish_reasons[0] = spanview_str(v, r->finish_reason);
-		spanview_add_arr(v, "gen_ai.response.finish_reasons", v->finish_reasons, 1);
+		size_t n;
+		v->finish_reasons[0] = spanview_str(v, SV_FIELD(r, finish_reason), &n);
+		spanview_add_arr(v, SV_LIT("gen_ai.response.finish_reasons"), v->finish_reasons, 1);
 	}
 	if (r->flags & SPANREC_F_HAS_USAGE) {
-		spanview_add_int(v, "gen_ai.usage.input_tokens", r->input_tokens);
-		spanview_add_int(v, "gen_ai.usage.output_tokens", r->output_tokens);
+		spanview_add_int(v, SV_LIT("gen_ai.usage.input_tokens"), r->input_tokens);
+		spanview_add_int(v, SV_LIT("gen_ai.usage.output_tokens"), r->output_tokens);
 	}
 	if (r->cache_read_tokens > 0)
-		spanview_add_int(v, "gen_ai.usage.cache_read.input_tokens", r->cache_read_tokens);
+		spanview_add_int(v, SV_LIT("gen_ai.usage.cache_read.input_tokens"), r->cache_read_tokens);
 	if (r->ttft_ns > 0)
-		spanview_add_double(v, "gen_ai.response.time_to_first_chunk", (double)r->ttft_ns / 1e9);
+		spanview_add_double(v, SV_LIT("gen_ai.response.time_to_first_chunk"), (double)r->ttft_ns / 1e9);
 	if (r->flags & SPANREC_F_STREAM)
-		spanview_add_bool(v, "gen_ai.request.stream", true);
+		spanview_add_bool(v, SV_LIT("gen_ai.request.stream"), true);
+}
+
+/* The OpenTelemetry MCP conventions' attributes of an MCP span. */
+static void spanview_mcp(struct spanview *v, const struct spanrec *r)
+{
+	bool tool = r->op == SPANREC_OP_EXECUTE_TOOL;
+	/* the conventions set gen_ai.operation.name on tool calls only */
+	if (tool)
+		spanview_add_strn(v, SV_LIT("gen_ai.operation.name"), SV_LIT("execute_tool"));
+	spanview_add_field(v, SV_LIT("mcp.method.name"), SV_FIELD(r, request_model));
+	if (tool)
+		spanview_add_field(v, SV_LIT("gen_ai.tool.name"), SV_FIELD(r, response_model));
+	else
+		spanview_add_field(v, SV_LIT("gen_ai.prompt.name"), SV_FIELD(r, response_model));
+	spanview_add_field(v, SV_LIT("mcp.session.id"), SV_FIELD(r, response_id));
+	spanview_add_field(v, SV_LIT("jsonrpc.request.id"), SV_FIELD(r, finish_reason));
+	spanview_add_field(v, SV_LIT("mcp.protocol.version"), SV_FIELD(r, fallback_reason));
+	spanview_add_field(v, SV_LIT("llmgw.mcp.server"), SV_FIELD(r, target));
+	if (r->cache_read_tokens != 0) {
+		/* the JSON-RPC error code, as 32-bit two's complement */
+		int64_t code = r->cache_read_tokens >= 0x80000000u ? (int64_t)r->cache_read_tokens - ((int64_t)1 << 32)
+								 : (int64_t)r->cache_read_tokens;
+		int n = snprintf(v->rpc_code, sizeof(v->rpc_code), "%lld", (long long)code);
+		spanview_add_strn(v, SV_LIT("rpc.response.status_code"), v->rpc_code, (size_t)n);
+		spanview_add_int(v, SV_LIT("rpc.jsonrpc.error_code"), code);
+	}
 }
 
 static void spanview_network(struct spanview *v, const struct spanrec *r)
 {
-	spanview_add_str(v, "server.address", r->server_address);
+	spanview_add_field(v, SV_LIT("server.address"), SV_FIELD(r, server_address));
 	if (r->server_port != 0)
-		spanview_add_int(v, "server.port", r->server_port);
+		spanview_add_int(v, SV_LIT("server.port"), r->server_port);
 	if (r->http_status != 0)
-		spanview_add_int(v, "http.response.status_code", r->http_status);
+		spanview_add_int(v, SV_LIT("http.response.status_code"), r->http_status);
 	spanview_server_http(v, r);
-	spanview_add_str(v, "error.type", r->error_type);
+	spanview_add_field(v, SV_LIT("error.type"), SV_FIELD(r, error_type));
+}
+
+/* Caller metadata slot i as "llmgw.meta.<key>" = value. */
+static void spanview_meta(struct spanview *v, const struct spanrec_meta *m, size_t i)
+{
+	static const char prefix[] = "llmgw.meta.";
+	size_t kn, vn;
+	const char *k = spanview_str(v, SV_FIELD(m, key), &kn);
+	char *dst = v->meta_keys[i];
+	static_assert(sizeof(v->meta_keys[i]) >= sizeof(prefix) + sizeof(m->key) - 1, "room for prefix + key");
+	memcpy(dst, prefix, sizeof(prefix) - 1);
+	memcpy(dst + sizeof(prefix) - 1, k, kn);
+	dst[sizeof(prefix) - 1 + kn] = '\0';
+	struct spanview_attr *a = spanview_add(v, dst, sizeof(prefix) - 1 + kn, SPANVIEW_STR);
+	if (a != NULL) {
+		a->u.s = spanview_str(v, SV_FIELD(m, value), &vn);
+		a->slen = (uint32_t)vn;
+	}
 }
 
 static void spanview_llmgw(struct spanview *v, const struct spanrec *r)
 {
 	if (r->flags & SPANREC_F_HAS_COST)
-		spanview_add_double(v, "llmgw.cost_usd", (double)r->cost_micro_usd / 1e6);
-	spanview_add_str(v, "user.id", r->user);
-	spanview_add_str(v, "llmgw.key.name", r->key_name);
+		spanview_add_double(v, SV_LIT("llmgw.cost_usd"), (double)r->cost_micro_usd / 1e6);
+	spanview_add_field(v, SV_LIT("user.id"), SV_FIELD(r, user));
+	spanview_add_field(v, SV_LIT("llmgw.key.name"), SV_FIELD(r, key_name));
 	/* CLIENT: which attempt this is; SERVER: how many there were */
-	if (r->attempt > 0)
-		spanview_add_int(v, r->kind == SPANREC_KIND_CLIENT ? "llmgw.attempt" : "llmgw.attempts", r->attempt);
-	spanview_add_str(v, "llmgw.route.target", r->target);
-	spanview_add_str(v, "llmgw.route.fallback_reason", r->fallback_reason);
-	spanview_add_str(v, "llmgw.request.id", r->request_id);
+	if (r->attempt > 0) {
+		if (r->kind == SPANREC_KIND_CLIENT)
+			spanview_add_int(v, SV_LIT("llmgw.attempt"), r->attempt);
+		else
+			spanview_add_int(v, SV_LIT("llmgw.attempts"), r->attempt);
+	}
+	if (!spanview_is_mcp(r)) { /* MCP spans carry other facts there (spanview_mcp) */
+		spanview_add_field(v, SV_LIT("llmgw.route.target"), SV_FIELD(r, target));
+		spanview_add_field(v, SV_LIT("llmgw.route.fallback_reason"), SV_FIELD(r, fallback_reason));
+	}
+	spanview_add_field(v, SV_LIT("llmgw.request.id"), SV_FIELD(r, request_id));
 	for (size_t i = 0; i < SPANREC_META_MAX; i++) {
-		const struct spanrec_meta *m = &r->meta[i];
-		if (m->key[0] == '\0')
-			continue;
-		snprintf(v->meta_keys[i], sizeof(v->meta_keys[i]), "llmgw.meta.%s", spanview_str(v, m->key));
-		struct spanview_attr *a = spanview_add(v, v->meta_keys[i], SPANVIEW_STR);
-		if (a != NULL)
-			a->u.s = spanview_str(v, m->value);
+		if (r->meta[i].key[0] != '\0')
+			spanview_meta(v, &r->meta[i], i);
 	}
 	if (r->flags & SPANREC_F_META_FULL)
 		v->dropped_attrs++;
@@ -231,25 +344,29 @@ static void spanview_truncation(struct spanview *v, const struct spanrec *r)
 		if (r->trunc_mask & (1u << i))
 			v->trunc_fields[n++] = f;
 	}
-	spanview_add_bool(v, "llmgw.truncated", true);
+	spanview_add_bool(v, SV_LIT("llmgw.truncated"), true);
 	if (n > 0)
-		spanview_add_arr(v, "llmgw.truncated_fields", v->trunc_fields, n);
+		spanview_add_arr(v, SV_LIT("llmgw.truncated_fields"), v->trunc_fields, n);
 }
 
 /* The record's name, else "{operation} {model}" as the schema names spans; never empty (OTLP requires one). */
-static const char *spanview_name(struct spanview *v, const struct spanrec *r)
+static const char *spanview_name(struct spanview *v, const struct spanrec *r, size_t *len)
 {
 	if (r->name[0] != '\0')
-		return spanview_str(v, r->name);
+		return spanview_str(v, SV_FIELD(r, name), len);
 	const char *op = spanrec_op_name((enum spanrec_op)r->op);
 	if (op == NULL)
 		op = "llmgw";
-	if (r->request_model[0] != '\0')
-		snprintf(v->name_buf, sizeof(v->name_buf), "%s %s", op, spanview_str(v, r->request_model));
-	else
+	if (r->request_model[0] != '\0') {
+		size_t n;
+		const char *model = spanview_str(v, SV_FIELD(r, request_model), &n);
+		snprintf(v->name_buf, sizeof(v->name_buf), "%s %.*s", op, (int)n, model);
+	} else {
 		snprintf(v->name_buf, sizeof(v->name_buf), "%s", op);
+	}
 	/* snprintf may have cut a character in half. */
-	spanview_utf8_fix(v->name_buf, strlen(v->name_buf));
+	*len = strlen(v->name_buf);
+	spanview_utf8_fix(v->name_buf, *len);
 	return v->name_buf;
 }
 
@@ -261,7 +378,7 @@ void spanview_build(struct spanview *v, const struct spanrec *r)
 	v->trace_id = r->trace_id;
 	v->span_id = r->span_id;
 	v->parent_span_id = ids_is_zero(r->parent_span_id, sizeof(r->parent_span_id)) ? NULL : r->parent_span_id;
-	v->name = spanview_name(v, r);
+	v->name = spanview_name(v, r, &v->name_len);
 	v->kind = r->kind;
 	v->start_ns = r->start_ns;
 	v->end_ns = r->end_ns;
@@ -271,9 +388,13 @@ void spanview_build(struct spanview *v, const struct spanrec *r)
 		v->flags |= SPANVIEW_FLAG_IS_REMOTE;
 	v->status_code = r->status;
 	v->status_message = "";
+	v->status_message_len = 0;
 	if (r->status == SPANREC_STATUS_ERROR && r->error_type[0] != '\0')
-		v->status_message = spanview_str(v, r->error_type);
-	spanview_genai(v, r);
+		v->status_message = spanview_str(v, SV_FIELD(r, error_type), &v->status_message_len);
+	if (spanview_is_mcp(r))
+		spanview_mcp(v, r);
+	else
+		spanview_genai(v, r);
 	spanview_network(v, r);
 	spanview_llmgw(v, r);
 	spanview_truncation(v, r);

@@ -7,7 +7,9 @@
  *
  * A view is a fixed-size value (no allocation) that points into the record
  * it was built from, plus its own storage for the strings it had to repair
- * or compose. The record must outlive the view.
+ * or compose. The record must outlive the view. Every string is measured
+ * and checked once, here: the view carries the lengths (klen, slen,
+ * name_len, status_message_len) and the strings stay NUL-terminated.
  */
 #ifndef LLMGW_EXPORTER_SPANVIEW_H
 #define LLMGW_EXPORTER_SPANVIEW_H
@@ -35,6 +37,8 @@ enum spanview_type {
 
 struct spanview_attr {
 	const char *key;
+	uint32_t klen; /* strlen(key) */
+	uint32_t slen; /* SPANVIEW_STR: strlen(u.s), so encoders need not measure again */
 	enum spanview_type type;
 	union {
 		const char *s;
@@ -53,11 +57,13 @@ struct spanview {
 	const uint8_t *span_id;	       /* 8 bytes */
 	const uint8_t *parent_span_id; /* 8 bytes, NULL for a root span */
 	const char *name;	       /* never empty */
-	uint32_t kind;		       /* OTLP SpanKind */
+	size_t name_len;
+	uint32_t kind; /* OTLP SpanKind */
 	uint64_t start_ns, end_ns;
 	uint32_t flags;		    /* W3C trace flags | SPANVIEW_FLAG_* */
 	uint32_t status_code;	    /* OTLP StatusCode */
 	const char *status_message; /* "" unless ERROR */
+	size_t status_message_len;
 	struct spanview_attr attrs[SPANVIEW_MAX_ATTRS];
 	size_t nattrs;
 	uint32_t dropped_attrs; /* 1 when the gateway had more metadata than slots */
@@ -67,6 +73,7 @@ struct spanview {
 	const char *trunc_fields[SPANVIEW_MAX_TRUNC];
 	char meta_keys[SPANREC_META_MAX][16 + sizeof("llmgw.meta.")];
 	char name_buf[160];
+	char rpc_code[12]; /* MCP spans: rpc.response.status_code */
 	char fix_buf[SPANREC_SIZE]; /* repaired copies of invalid UTF-8 strings */
 	size_t fix_len;
 };

@@ -19,7 +19,7 @@
 static void test_layout(void **state)
 {
 	(void)state;
-	assert_int_equal(sizeof(struct spanrec), 1024);
+	assert_int_equal(sizeof(struct spanrec), 1280);
 	assert_int_equal(offsetof(struct spanrec, magic), 0);
 	assert_int_equal(offsetof(struct spanrec, version), 4);
 	assert_int_equal(offsetof(struct spanrec, size), 6);
@@ -37,6 +37,8 @@ static void test_layout(void **state)
 	assert_int_equal(offsetof(struct spanrec, tenant_id), 440);
 	assert_int_equal(offsetof(struct spanrec, response_id), 744);
 	assert_int_equal(offsetof(struct spanrec, meta), 800);
+	assert_int_equal(offsetof(struct spanrec, guardrails), 1024); /* version 2 appends */
+	assert_int_equal(offsetof(struct spanrec, jsonrpc_error_code), 1264);
 	const uint8_t magic_bytes[4] = {'L', 'W', 'G', 'S'};
 	uint32_t m;
 	memcpy(&m, magic_bytes, 4);
@@ -52,7 +54,9 @@ static void test_names(void **state)
 	assert_string_equal(spanrec_str_field_name(14), "response_id");
 	assert_string_equal(spanrec_str_field_name(15), "meta[0].key");
 	assert_string_equal(spanrec_str_field_name(22), "meta[3].value");
-	assert_null(spanrec_str_field_name(23));
+	assert_string_equal(spanrec_str_field_name(23), "guardrails");
+	assert_string_equal(spanrec_str_field_name(27), "jsonrpc_id");
+	assert_null(spanrec_str_field_name(28));
 	assert_null(spanrec_str_field_name(1000));
 	assert_string_equal(spanrec_verdict_name(SPANREC_OK), "ok");
 	assert_string_equal(spanrec_verdict_name(SPANREC_BAD_SIZE), "bad_size");
@@ -237,6 +241,40 @@ static void test_validate_good(void **state)
 	assert_true(out.parent_span_id[0] == 0);
 }
 
+/* A version 1 record (the previous version) is accepted and upgraded: v2 fields zero. */
+static void test_validate_v1(void **state)
+{
+	(void)state;
+	struct spanrec r, out;
+	struct err err = {0};
+	good_record(&r);
+	SPANREC_SET(&r, guardrails, "pii-email");
+	uint8_t v1[SPANREC_V1_SIZE];
+	memcpy(v1, &r, sizeof(v1));
+	uint16_t version = 1, size = SPANREC_V1_SIZE;
+	memcpy(v1 + 4, &version, 2);
+	memcpy(v1 + 6, &size, 2);
+	assert_int_equal(spanrec_frame_len(v1, sizeof(v1)), SPANREC_V1_SIZE);
+	assert_int_equal(spanrec_validate(v1, sizeof(v1), &out, &err), SPANREC_OK);
+	assert_memory_equal(&out.trace_id, &r.trace_id, sizeof(r.trace_id));
+	assert_string_equal(out.name, r.name);
+	assert_string_equal(out.meta[0].value, "autocomplete");
+	assert_string_equal(out.guardrails, ""); /* not in version 1 */
+	assert_int_equal(out.version, SPANREC_VERSION);
+	/* a v1 record with the v2 size, or a v2 record cut to v1's size, is bad_size */
+	assert_int_equal(spanrec_validate(v1, sizeof(v1) - 1, &out, &err), SPANREC_BAD_SIZE);
+	good_record(&r);
+	assert_int_equal(spanrec_validate(&r, SPANREC_V1_SIZE, &out, &err), SPANREC_BAD_SIZE);
+	/* a message mixing versions frames each by its own header */
+	uint8_t *msg = malloc(SPANREC_V1_SIZE + sizeof(r));
+	assert_non_null(msg);
+	memcpy(msg, v1, SPANREC_V1_SIZE);
+	memcpy(msg + SPANREC_V1_SIZE, &r, sizeof(r));
+	assert_int_equal(spanrec_frame_len(msg, SPANREC_V1_SIZE + sizeof(r)), SPANREC_V1_SIZE);
+	assert_int_equal(spanrec_frame_len(msg + SPANREC_V1_SIZE, sizeof(r)), sizeof(r));
+	free(msg);
+}
+
 struct bad_case {
 	const char *why;
 	size_t len; /* 0 = sizeof(struct spanrec) unless len0 */
@@ -260,7 +298,7 @@ static void m_ver0(struct spanrec *r)
 }
 static void m_ver2(struct spanrec *r)
 {
-	r->version = 2;
+	r->version = SPANREC_VERSION + 1;
 }
 static void m_verffff(struct spanrec *r)
 {
@@ -312,7 +350,7 @@ static void m_op(struct spanrec *r)
 }
 static void m_flags(struct spanrec *r)
 {
-	r->flags |= 1u << 6;
+	r->flags |= SPANREC_F__ALL + 1; /* the first bit past the known ones */
 }
 static void m_flags_high(struct spanrec *r)
 {
@@ -339,7 +377,7 @@ static const struct bad_case bad_cases[] = {
     {"len 1025", 1025, 0, m_none, SPANREC_BAD_SIZE, "1025 bytes"},
     {"bad magic", 0, 0, m_magic, SPANREC_BAD_MAGIC, "magic"},
     {"version 0", 0, 0, m_ver0, SPANREC_BAD_VERSION, "version 0"},
-    {"version 2", 0, 0, m_ver2, SPANREC_BAD_VERSION, "version 2"},
+    {"next version", 0, 0, m_ver2, SPANREC_BAD_VERSION, "version 3"},
     {"version 0xffff", 0, 0, m_verffff, SPANREC_BAD_VERSION, "version 65535"},
     {"size field 1023", 0, 0, m_size, SPANREC_BAD_SIZE, "field size is 1023"},
     {"size field 0", 0, 0, m_size0, SPANREC_BAD_SIZE, "field size is 0"},
@@ -456,6 +494,7 @@ int main(void)
 	    cmocka_unit_test(test_meta),
 	    cmocka_unit_test(test_validate_good),
 	    cmocka_unit_test(test_validate_bad),
+	    cmocka_unit_test(test_validate_v1),
 	    cmocka_unit_test(test_frame_len),
 	    cmocka_unit_test(test_garbage_never_crashes),
 	};

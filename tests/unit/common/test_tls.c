@@ -7,6 +7,11 @@
  * description used in logs, and client certificates for mTLS (a matching
  * pair loads; a key of another certificate, a missing file or an
  * encrypted key fail with a reason and never prompt for a passphrase).
+ * Verification is on for every new context and only
+ * tls_client_ctx_skip_verify() turns it off; real handshakes over memory
+ * BIOs against a self-signed "localhost" server show what each setting
+ * lets through (system store: refused; its certificate as ca_file:
+ * accepted, but not for another host name; skip: accepted).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -191,12 +196,119 @@ static void test_client_cert(void **state)
 	X509_free(c2);
 }
 
+static void test_skip_verify(void **state)
+{
+	(void)state;
+	struct err err = {0};
+	SSL_CTX *ctx = tls_client_ctx_new(NULL, NULL, 0, &err);
+	assert_non_null(ctx);
+	assert_true(tls_client_ctx_verifies(ctx));
+	assert_null(SSL_CTX_get_verify_callback(ctx)); /* OpenSSL's own chain check, nothing that overrides it */
+	tls_client_ctx_skip_verify(ctx);
+	assert_false(tls_client_ctx_verifies(ctx));
+	assert_int_equal(SSL_CTX_get_verify_mode(ctx), SSL_VERIFY_NONE);
+	SSL *ssl = tls_client_ssl_new(ctx, "h.example", &err);
+	assert_non_null(ssl);
+	assert_int_equal(SSL_get_verify_mode(ssl), SSL_VERIFY_NONE);
+	/* a chain that did not verify stopped nothing here: the description does not blame it */
+	char out[200];
+	SSL_set_verify_result(ssl, X509_V_ERR_CERT_HAS_EXPIRED);
+	assert_false(tls_describe_failure(ssl, 0, out, sizeof(out)));
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+}
+
+/* A self-signed server certificate for "localhost" (SAN DNS:localhost), and its key. */
+static void server_cert_make(EVP_PKEY **key, X509 **crt)
+{
+	X509V3_CTX v3;
+	cert_make(key, crt);
+	X509_NAME *name = X509_NAME_new();
+	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"localhost", -1, -1, 0);
+	X509_set_subject_name(*crt, name);
+	X509_set_issuer_name(*crt, name);
+	X509_NAME_free(name);
+	X509V3_set_ctx(&v3, *crt, *crt, NULL, NULL, 0);
+	X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name, "DNS:localhost");
+	assert_non_null(ext);
+	X509_add_ext(*crt, ext, -1);
+	X509_EXTENSION_free(ext);
+	assert_true(X509_sign(*crt, *key, EVP_sha256()) != 0);
+}
+
+/*
+ * One handshake between a client SSL from cctx (verifying host) and a
+ * server presenting crt/key, over a memory BIO pair. Returns the client's
+ * verdict: 1 handshake done, 0 refused.
+ */
+static int handshake(SSL_CTX *cctx, const char *host, X509 *crt, EVP_PKEY *key)
+{
+	struct err err = {0};
+	SSL_CTX *sctx = SSL_CTX_new(TLS_server_method());
+	assert_non_null(sctx);
+	assert_int_equal(SSL_CTX_use_certificate(sctx, crt), 1);
+	assert_int_equal(SSL_CTX_use_PrivateKey(sctx, key), 1);
+	SSL *c = tls_client_ssl_new(cctx, host, &err), *sv = SSL_new(sctx);
+	BIO *bc, *bs;
+	assert_non_null(c);
+	assert_non_null(sv);
+	assert_int_equal(BIO_new_bio_pair(&bc, 0, &bs, 0), 1);
+	SSL_set_bio(c, bc, bc);
+	SSL_set_bio(sv, bs, bs);
+	SSL_set_connect_state(c);
+	SSL_set_accept_state(sv);
+	int rc = -1;
+	for (int i = 0; i < 50 && rc < 0; i++) {
+		int a = SSL_do_handshake(c), b = SSL_do_handshake(sv);
+		int ea = a == 1 ? SSL_ERROR_NONE : SSL_get_error(c, a);
+		if (a == 1 && b == 1)
+			rc = 1;
+		else if (ea != SSL_ERROR_WANT_READ && ea != SSL_ERROR_WANT_WRITE && ea != SSL_ERROR_NONE)
+			rc = 0; /* the client gave up: verification failed */
+	}
+	assert_true(rc >= 0);
+	ERR_clear_error();
+	SSL_free(c);
+	SSL_free(sv);
+	SSL_CTX_free(sctx);
+	return rc;
+}
+
+static void test_handshakes(void **state)
+{
+	(void)state;
+	struct err err = {0};
+	EVP_PKEY *key;
+	X509 *crt;
+	char ca[64];
+	server_cert_make(&key, &crt);
+	pem_file(ca, sizeof(ca), crt, NULL, NULL);
+
+	SSL_CTX *sys = tls_client_ctx_new(NULL, NULL, 0, &err);
+	assert_int_equal(handshake(sys, "localhost", crt, key), 0); /* unknown issuer: refused */
+	SSL_CTX *pinned = tls_client_ctx_new(ca, NULL, 0, &err);
+	assert_non_null(pinned);
+	assert_int_equal(handshake(pinned, "localhost", crt, key), 1);
+	assert_int_equal(handshake(pinned, "other.example", crt, key), 0); /* right CA, wrong name: refused */
+	SSL_CTX *skip = tls_client_ctx_new(NULL, NULL, 0, &err);
+	tls_client_ctx_skip_verify(skip);
+	assert_int_equal(handshake(skip, "other.example", crt, key), 1); /* insecure_skip_verify: anything */
+
+	SSL_CTX_free(sys);
+	SSL_CTX_free(pinned);
+	SSL_CTX_free(skip);
+	unlink(ca);
+	EVP_PKEY_free(key);
+	X509_free(crt);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_host_is_ip),		cmocka_unit_test(test_ctx),
 	    cmocka_unit_test(test_ssl_for_name_and_ip), cmocka_unit_test(test_describe),
-	    cmocka_unit_test(test_client_cert),
+	    cmocka_unit_test(test_client_cert),		cmocka_unit_test(test_skip_verify),
+	    cmocka_unit_test(test_handshakes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

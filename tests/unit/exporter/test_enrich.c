@@ -230,6 +230,60 @@ static void test_group_bad_utf8_tenant(void **state)
 	assert_string_equal(g[0].tenant_id, "ac?me");
 }
 
+/* (tenant, team) of r against s, as the grouping orders them. */
+static int key_cmp(const struct spanrec *r, const struct spanrec *s)
+{
+	int c = strcmp(r->tenant_id, s->tenant_id);
+	return c ? c : strcmp(r->team, s->team);
+}
+
+/*
+ * enrich_group against a plain reference (groups in key order, arrival
+ * order inside), on arrangements that are already in key order (the path
+ * that does not sort) and shuffled ones, with bytes after the NUL that
+ * differ between equal keys.
+ */
+static void test_grouping_sorted_and_not(void **state)
+{
+	(void)state;
+	static const char *const tenants[] = {"", "acme", "globex"};
+	static const char *const teams[] = {"", "ads", "search"};
+	struct spanrec recs[40];
+	uint32_t order[40];
+	struct enrich_group g[40];
+	uint32_t x = 12345;
+	for (int round = 0; round < 200; round++) {
+		size_t n = 1 + round % 40;
+		for (size_t i = 0; i < n; i++) {
+			x = x * 1103515245u + 12345u;
+			fx_record(&recs[i], SPANREC_KIND_CLIENT, (uint8_t)i, tenants[(x >> 8) % 3],
+				  teams[(x >> 12) % 3]);
+			recs[i].tenant_id[sizeof(recs[i].tenant_id) - 2] = (char)(x >> 20); /* after the NUL */
+		}
+		if (round % 2 == 0) { /* put them in key order (insertion sort keeps arrival order of equals) */
+			for (size_t i = 1; i < n; i++)
+				for (size_t j = i; j > 0 && key_cmp(&recs[j - 1], &recs[j]) > 0; j--) {
+					struct spanrec t = recs[j];
+					recs[j] = recs[j - 1];
+					recs[j - 1] = t;
+				}
+		}
+		size_t ng = enrich_group(recs, n, order, g), k = 0;
+		for (size_t gi = 0; gi < ng; gi++) {
+			if (gi > 0)
+				assert_true(key_cmp(&recs[order[g[gi - 1].start]], &recs[order[g[gi].start]]) < 0);
+			assert_int_equal(g[gi].start, k);
+			for (size_t j = 0; j < g[gi].n; j++, k++) {
+				assert_int_equal(key_cmp(&recs[order[k]], &recs[order[g[gi].start]]), 0);
+				assert_string_equal(recs[order[k]].tenant_id, g[gi].tenant_id);
+				if (j > 0)
+					assert_true(order[k] > order[k - 1]);
+			}
+		}
+		assert_int_equal(k, n);
+	}
+}
+
 int main(void)
 {
 	log_init("test_enrich", LOG_LVL_ERROR);
@@ -237,7 +291,7 @@ int main(void)
 	    cmocka_unit_test(test_resattr_table),	  cmocka_unit_test(test_malformed_env_discarded),
 	    cmocka_unit_test(test_env_overrides_file),	  cmocka_unit_test(test_service_name_precedence),
 	    cmocka_unit_test(test_invalid_utf8_repaired), cmocka_unit_test(test_grouping),
-	    cmocka_unit_test(test_group_bad_utf8_tenant),
+	    cmocka_unit_test(test_group_bad_utf8_tenant), cmocka_unit_test(test_grouping_sorted_and_not),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -372,14 +372,78 @@ static void test_client_cert_needs_key(void **state)
 	free(pem);
 }
 
+/*
+ * export.insecure_skip_verify: off by default, on only when written out,
+ * and refused where it would do nothing (not https, whichever of the file
+ * and the environment set the endpoint) or contradict a CA file.
+ */
+static void test_insecure_skip_verify(void **state)
+{
+	(void)state;
+	char *pem = write_yaml("not read by the config loader, only checked for readability\n");
+	char yaml[512];
+	struct ex_conf *c = load_ok("export:\n  endpoint: https://x.example/v1/traces\n", NULL);
+	assert_false(c->insecure_skip_verify);
+	ex_conf_free(c);
+	c = load_ok("export:\n  endpoint: https://x.example/v1/traces\n  insecure_skip_verify: true\n", NULL);
+	assert_true(c->insecure_skip_verify);
+	ex_conf_free(c);
+	load_fails("export:\n  endpoint: https://x.example/v1/traces\n  insecure_skip_verify: yes please\n", NULL,
+		   "insecure_skip_verify");
+	load_fails("export:\n  endpoint: http://x.example/v1/traces\n  insecure_skip_verify: true\n", NULL,
+		   "export.insecure_skip_verify: only for https:// endpoints (endpoint from file)");
+	load_fails("export:\n  insecure_skip_verify: true\n", NULL,
+		   "only for https:// endpoints (endpoint from default)");
+	const char *env_http[] = {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://c:4318/v1/traces", NULL};
+	load_fails("export:\n  endpoint: https://x.example/v1/traces\n  insecure_skip_verify: true\n", env_http,
+		   "only for https:// endpoints (endpoint from OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)");
+	snprintf(yaml, sizeof(yaml),
+		 "export:\n  endpoint: https://x.example/v1/traces\n  ca_file: %s\n"
+		 "  insecure_skip_verify: true\n",
+		 pem);
+	load_fails(yaml, NULL, "export.insecure_skip_verify: contradicts the CA file");
+	const char *env_ca[] = {"OTEL_EXPORTER_OTLP_CERTIFICATE", pem, NULL};
+	load_fails("export:\n  endpoint: https://x.example/v1/traces\n  insecure_skip_verify: true\n", env_ca,
+		   "contradicts the CA file");
+	/* OTEL_EXPORTER_OTLP_INSECURE is gRPC's plaintext switch: it never turns verification off here */
+	const char *env_insecure[] = {"OTEL_EXPORTER_OTLP_INSECURE", "true", NULL};
+	c = load_ok("export:\n  endpoint: https://x.example/v1/traces\n", env_insecure);
+	assert_false(c->insecure_skip_verify);
+	ex_conf_free(c);
+	unlink(pem);
+	free(pem);
+}
+
+/* export.compression_level: gzip 1..9, default 1 (best speed); out of range is a positioned error. */
+static void test_compression_level(void **state)
+{
+	(void)state;
+	struct ex_conf *c = load_ok("export: { endpoint: \"http://127.0.0.1:4318/v1/traces\" }\n", NULL);
+	assert_int_equal(c->compression, EX_COMP_GZIP);
+	assert_int_equal(c->compression_level, 1);
+	ex_conf_free(c);
+	c = load_ok("export:\n  endpoint: \"http://127.0.0.1:4318/v1/traces\"\n  compression_level: 9\n", NULL);
+	assert_int_equal(c->compression_level, 9);
+	ex_conf_free(c);
+	load_fails("export:\n  compression_level: 0\n", NULL, ":2:");
+	load_fails("export:\n  compression_level: 10\n", NULL, "compression_level");
+	load_fails("export:\n  compression_level: fast\n", NULL, "compression_level");
+}
+
 int main(void)
 {
 	log_init("test_ex_conf", LOG_LVL_ERROR);
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_defaults),	  cmocka_unit_test(test_file_keys),
-	    cmocka_unit_test(test_env_endpoints), cmocka_unit_test(test_env_headers),
-	    cmocka_unit_test(test_env_scalars),	  cmocka_unit_test(test_bad_file_values),
-	    cmocka_unit_test(test_http2_default), cmocka_unit_test(test_client_cert_needs_key),
+	    cmocka_unit_test(test_defaults),
+	    cmocka_unit_test(test_file_keys),
+	    cmocka_unit_test(test_env_endpoints),
+	    cmocka_unit_test(test_env_headers),
+	    cmocka_unit_test(test_env_scalars),
+	    cmocka_unit_test(test_bad_file_values),
+	    cmocka_unit_test(test_http2_default),
+	    cmocka_unit_test(test_client_cert_needs_key),
+	    cmocka_unit_test(test_insecure_skip_verify),
+	    cmocka_unit_test(test_compression_level),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
