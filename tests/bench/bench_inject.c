@@ -9,8 +9,9 @@
  *   bench-inject URL --rate 0 --seconds S     saturation: as fast as taken
  *   [--sndbuf BYTES]  NN_SNDBUF, default 1 MiB like the gateway's telemetry.sndbuf
  *
- * With a rate it sends like the gateway does, with NN_DONTWAIT, so a full
- * pipe is a counted drop, never a wait: what the exporter cannot take
+ * It sends like the gateway does: records in batches of up to
+ * SPANPIPE_BATCH_MAX per message (what is due each 1 ms tick, at a rate),
+ * with NN_DONTWAIT, so a full pipe is a counted drop, never a wait: what the exporter cannot take
  * shows up as "dropped". At rate 0 every send blocks until the exporter
  * has room, so the run measures how many records the exporter absorbs.
  * It prints one machine-readable line at the end:
@@ -36,6 +37,7 @@
 
 #include "common/clock.h"
 #include "common/ids.h"
+#include "common/spanpipe.h"
 #include "common/spanrec.h"
 
 #define INJECT_MAX_RATE 100000000L
@@ -123,17 +125,25 @@ static const struct spanrec *next_record(struct inject_state *s)
 	return r;
 }
 
-/* Sends one record; a full pipe under NN_DONTWAIT is a drop. -1 on a real error. */
-static int send_one(int sock, struct inject_state *s, int flags)
+/*
+ * Sends n (1..SPANPIPE_BATCH_MAX) records as one message, the way the
+ * gateway's span_batch does; a full pipe under NN_DONTWAIT drops them all.
+ * -1 on a real error.
+ */
+static int send_batch(int sock, struct inject_state *s, size_t n, int flags)
 {
-	const struct spanrec *r = next_record(s);
-	s->issued++;
-	if (nn_send(sock, r, sizeof(*r), flags) == (int)sizeof(*r)) {
-		s->sent++;
+	static struct spanrec batch[SPANPIPE_BATCH_MAX];
+	for (size_t i = 0; i < n; i++) {
+		batch[i] = *next_record(s);
+		s->issued++;
+	}
+	int len = (int)(n * sizeof(batch[0]));
+	if (nn_send(sock, batch, (size_t)len, flags) == len) {
+		s->sent += n;
 		return 0;
 	}
 	if (nn_errno() == EAGAIN || nn_errno() == ETIMEDOUT) {
-		s->dropped++;
+		s->dropped += n;
 		return 0;
 	}
 	fprintf(stderr, "bench-inject: send: %s\n", nn_strerror(nn_errno()));
@@ -160,9 +170,11 @@ static int run_paced(int sock, struct inject_state *s, const struct inject_opts 
 			s->skipped += due - cap - s->issued;
 			s->issued = due - cap;
 		}
-		while (s->issued < due)
-			if (send_one(sock, s, NN_DONTWAIT) < 0)
+		while (s->issued < due) {
+			unsigned long long n = due - s->issued;
+			if (send_batch(sock, s, n < SPANPIPE_BATCH_MAX ? (size_t)n : SPANPIPE_BATCH_MAX, NN_DONTWAIT) < 0)
 				return -1;
+		}
 		tick += INJECT_TICK_NS;
 		if (tick > now)
 			sleep_until(tick);
@@ -176,8 +188,8 @@ static int run_paced(int sock, struct inject_state *s, const struct inject_opts 
 static int run_saturate(int sock, struct inject_state *s, uint64_t end)
 {
 	while (clock_mono_ns() < end) {
-		for (int i = 0; i < 64; i++)
-			if (send_one(sock, s, 0) < 0)
+		for (int i = 0; i < 4; i++)
+			if (send_batch(sock, s, SPANPIPE_BATCH_MAX, 0) < 0)
 				return -1;
 	}
 	return 0;

@@ -567,7 +567,7 @@ exporter_run() {
 	local x0 x1 r0 r1 line kv out=$RAW/inject-$name.txt
 	local s0 s1 e1 busy
 	x0=$(cpu_ticks "$EX_PID") r0=$(cpu_ticks "$RCV_PID") s0=$(cpu_stat)
-	timeout -k 5 $((secs + 30)) taskset -c "$LOAD_CPU" "$B/bench/bench-inject" "$url" --rate "$rate" --seconds "$secs" >"$out" 2>&1
+	timeout -k 5 $((secs + 30)) taskset -c "$LOAD_CPU" nice -n 19 "$B/bench/bench-inject" "$url" --rate "$rate" --seconds "$secs" >"$out" 2>&1
 	s1=$(cpu_stat) e1=$(cpu_ticks "$EX_PID")
 	X[$name/rss]=$(mem_kb VmRSS "$EX_PID") # steady state: right at the end of the load
 	busy=$(busy_pct "$s0" "$s1")
@@ -733,7 +733,7 @@ exporter_perf() {
 	EX_PID='' RCV_PID=''
 	if start_receiver exp-perf null "$LOAD_CPU" && start_exporter exp-perf "$url" "$RCV_PORT" "$PROXY_CPU"; then
 		perf_attach "$EX_PID" "$secs" "$data"
-		timeout -k 5 $((secs + 30)) taskset -c "$LOAD_CPU" "$B/bench/bench-inject" "$url" --rate 0 --seconds "$secs" >"$RAW/inject-perf.txt" 2>&1
+		timeout -k 5 $((secs + 30)) taskset -c "$LOAD_CPU" nice -n 19 "$B/bench/bench-inject" "$url" --rate 0 --seconds "$secs" >"$RAW/inject-perf.txt" 2>&1
 		perf_wait
 		EXP_PERF_TXT=$(
 			printf '```
@@ -784,7 +784,7 @@ report() {
 		echo
 		echo "### exporter: gateway-shaped records (SERVER + CLIENT pairs) → OTLP protobuf + gzip"
 		echo
-		echo "llmgw-exporter alone on CPU $PROXY_CPU; bench-inject (NN_SNDBUF 1 MiB like the gateway, NN_DONTWAIT: a full pipe is a drop) and the receiver on CPU $LOAD_CPU. CPU per span counts the exporter's utime+stime until everything read was exported."
+		echo "llmgw-exporter alone on CPU $PROXY_CPU; bench-inject (batches of up to 32 records per message like the gateway, NN_SNDBUF 1 MiB, NN_DONTWAIT: a full pipe is a drop; at nice 19 so the receiver keeps its share) and the receiver on CPU $LOAD_CPU. CPU per span counts the exporter's utime+stime until everything read was exported."
 		echo
 		exporter_table
 	fi
