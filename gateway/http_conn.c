@@ -57,6 +57,7 @@ struct http_conn {
 	int fd;
 	enum conn_state st;
 	struct event *rev, *wev, *tev;
+	struct event *fev; /* deferred flush of a streamed response (corked) */
 	struct http_parser p;
 	char *rbuf;
 	size_t rcap, rlen, ppos; /* buffer size, bytes in it, bytes the parser used */
@@ -74,6 +75,7 @@ struct http_conn {
 	bool must_close;  /* the request was rejected: its framing cannot be trusted */
 	bool notify_gone; /* ops->gone is due from the timer event */
 	bool resume;	  /* process buffered input from the next read callback */
+	bool corked;	  /* stream output queued, fev active: written once the loop's callbacks return */
 	void *ctx;
 	TAILQ_ENTRY(http_conn) link;
 	struct http_hdr hdrs[]; /* lim.max_headers */
@@ -297,14 +299,35 @@ static void peer_gone(struct http_conn *c)
 /*
  * Writes iov now if nothing is queued, queues the rest. bounded: refuse
  * (-1) past max_pending_write. -1 also when the socket is dead.
+ *
+ * cork (streamed responses): queue instead of writing, and write once the
+ * event loop has run the callbacks now active (on_flush, activated, not
+ * timed). A provider's read usually holds the head, many events and the
+ * end: written one by one they cost a syscall and a wakeup of the client
+ * each, and together one; nothing waits for later input.
  */
-static int conn_send(struct http_conn *c, struct iovec *iov, int n, bool bounded)
+static int conn_send(struct http_conn *c, struct iovec *iov, int n, bool bounded, bool cork)
 {
 	size_t total = 0, done = 0;
 	if (c->fd < 0)
 		return -1;
 	for (int i = 0; i < n; i++)
 		total += iov[i].iov_len;
+	if (cork && (c->wlen == c->wpos || c->corked)) {
+		if (bounded && (c->wlen - c->wpos) + total > c->env->max_pending_write) {
+			peer_gone(c);
+			return -1;
+		}
+		if (wbuf_append(c, iov, n, 0) < 0) {
+			peer_gone(c);
+			return -1;
+		}
+		if (!c->corked) {
+			c->corked = true;
+			event_active(c->fev, 0, 1);
+		}
+		return 0;
+	}
 	if (c->wlen == c->wpos) {
 		ssize_t w = writev(c->fd, iov, n);
 		if (w < 0) {
@@ -404,6 +427,25 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
 	cb_unhold(c);
 }
 
+/* The corked output: one write; what the socket does not take waits for EV_WRITE as usual. */
+static void on_flush(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_conn *c = arg;
+	(void)fd;
+	(void)what;
+	c->corked = false;
+	if (c->fd < 0 || c->wlen == c->wpos)
+		return;
+	c->hold++;
+	on_write(c->fd, EV_WRITE, c);
+	if (c->fd >= 0 && c->wlen > c->wpos) {
+		want_write(c, true);
+		if (!c->timer_req)
+			set_timer(c, c->env->write_timeout);
+	}
+	cb_unhold(c);
+}
+
 /* ---- responses ------------------------------------------------------------------------- */
 
 /* Status line + framing lines into out (>= 160 bytes); the owner's lines go between. */
@@ -453,7 +495,7 @@ void http_conn_respond(struct http_conn *c, int status, const char *hdrs, size_t
 			       {tail, tn},
 			       {(void *)(uintptr_t)body, c->head_only ? 0 : blen}};
 	c->st = CS_BUSY;
-	if (conn_send(c, iov, 4, false) == 0)
+	if (conn_send(c, iov, 4, false, false) == 0)
 		response_done(c);
 	else if (c->st == CS_GONE)
 		http_conn_release(c);
@@ -474,7 +516,7 @@ int http_conn_stream_head(struct http_conn *c, int status, const char *hdrs, siz
 	tn += PUTS(tail + tn, "\r\n");
 	struct iovec iov[3] = {{head, hn}, {(void *)(uintptr_t)hdrs, hlen}, {tail, tn}};
 	c->st = CS_STREAM;
-	return conn_send(c, iov, 3, false);
+	return conn_send(c, iov, 3, false, true);
 }
 
 int http_conn_stream_data(struct http_conn *c, const void *p, size_t n)
@@ -501,7 +543,7 @@ int http_conn_stream_data(struct http_conn *c, const void *p, size_t n)
 	}
 	struct iovec iov[3] = {
 	    {size, sn}, {(void *)(uintptr_t)p, n}, {(void *)(uintptr_t) "\r\n", c->chunked_out ? 2 : 0}};
-	return conn_send(c, iov, 3, true);
+	return conn_send(c, iov, 3, true, true);
 }
 
 void http_conn_stream_end(struct http_conn *c)
@@ -514,7 +556,7 @@ void http_conn_stream_end(struct http_conn *c)
 	int rc = 0;
 	if (c->chunked_out && !c->head_only) {
 		struct iovec iov[1] = {{(void *)(uintptr_t) "0\r\n\r\n", 5}};
-		rc = conn_send(c, iov, 1, false);
+		rc = conn_send(c, iov, 1, false, true);
 	}
 	c->st = CS_BUSY;
 	if (rc == 0)
@@ -557,7 +599,7 @@ static void on_head(struct http_conn *c)
 	if (m->expect_continue && c->rlen == c->ppos &&
 	    (m->body == HTTP_BODY_CHUNKED || (m->body == HTTP_BODY_LENGTH && m->content_length > 0))) {
 		struct iovec iov[1] = {{(void *)(uintptr_t) "HTTP/1.1 100 Continue\r\n\r\n", 25}};
-		conn_send(c, iov, 1, false);
+		conn_send(c, iov, 1, false, false);
 	}
 }
 
@@ -791,6 +833,7 @@ static void conn_close(struct http_conn *c)
 	event_free(c->rev);
 	event_free(c->wev);
 	event_free(c->tev);
+	event_free(c->fev);
 	rbuf_put(c);
 	free(c->wbuf);
 	free(c);
@@ -810,10 +853,13 @@ struct http_conn *http_conn_new(struct http_conn_env *env, int fd)
 	c->rev = event_new(env->base, fd, EV_READ | EV_PERSIST, on_read, c);
 	c->wev = event_new(env->base, fd, EV_WRITE | EV_PERSIST, on_write, c);
 	c->tev = evtimer_new(env->base, on_timer, c);
-	if (c->rev == NULL || c->wev == NULL || c->tev == NULL) {
+	c->fev = event_new(env->base, -1, 0, on_flush, c);
+	if (c->rev == NULL || c->wev == NULL || c->tev == NULL || c->fev == NULL) {
 		event_free(c->rev);
 		event_free(c->wev);
 		event_free(c->tev);
+		if (c->fev != NULL)
+			event_free(c->fev);
 		free(c);
 		close(fd);
 		return NULL;

@@ -38,7 +38,7 @@ static void test_layout(void **state)
 	assert_int_equal(offsetof(struct spanrec, response_id), 744);
 	assert_int_equal(offsetof(struct spanrec, meta), 800);
 	assert_int_equal(offsetof(struct spanrec, guardrails), 1024); /* version 2 appends */
-	assert_int_equal(offsetof(struct spanrec, jsonrpc_error_code), 1264);
+	assert_int_equal(offsetof(struct spanrec, jsonrpc_error_code), 1272);
 	const uint8_t magic_bytes[4] = {'L', 'W', 'G', 'S'};
 	uint32_t m;
 	memcpy(&m, magic_bytes, 4);
@@ -439,8 +439,8 @@ static void test_frame_len(void **state)
 	assert_int_equal(spanrec_frame_len(msg, 2 * rs), rs);
 	assert_int_equal(spanrec_frame_len(msg, rs), rs);
 	assert_int_equal(spanrec_frame_len(msg + rs, rs), rs);
-	assert_int_equal(spanrec_frame_len(msg, rs - 1), 0);   /* short tail */
-	assert_int_equal(spanrec_frame_len(msg, 7), 0);	       /* not even a header */
+	assert_int_equal(spanrec_frame_len(msg, rs - 1), 0); /* short tail */
+	assert_int_equal(spanrec_frame_len(msg, 7), 0);	     /* not even a header */
 	assert_int_equal(spanrec_frame_len(NULL, 2 * rs), 0);
 	assert_int_equal(spanrec_frame_len(msg + 2 * rs, rs), 0); /* zeroes: bad magic */
 	r.size = (uint16_t)(rs / 2);
@@ -463,7 +463,7 @@ static void test_garbage_never_crashes(void **state)
 	(void)state;
 	struct spanrec out;
 	struct err err;
-	uint8_t junk[1100];
+	uint8_t junk[SPANREC_SIZE + 76]; /* room for a whole record and a tail */
 	uint64_t x = 88172645463325252ull;
 	for (int round = 0; round < 2000; round++) {
 		for (size_t i = 0; i < sizeof(junk); i++) {
