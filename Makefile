@@ -8,7 +8,9 @@
 #   make SAN=1 ...  ASan + UBSan build (in build-san/ unless B is given)
 #   make test VALGRIND=1  integration tests with the daemons under valgrind
 #   make fuzz       build the libFuzzer targets (clang) in build-fuzz/ and run each FUZZ_SECONDS
+#                   (FUZZ=name to run one); `make test` replays every corpus and fuzzes each briefly
 #   make bench      benchmarks (tests/bench/)
+#   make soak       mixed traffic through the whole chain, RSS sampled (SOAK_SECONDS, default 180)
 #   make lint       clang-format check + banned-function check
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make image      container images llmgw-gateway and llmgw-exporter (docker or podman)
@@ -62,9 +64,12 @@ LIBGW = $(B)/libgw.a
 LIBEX = $(B)/libex.a
 BINS = $(B)/llmgw-gateway $(B)/llmgw-exporter $(B)/llmgw-mock $(B)/otlp-sink $(B)/spanrec-inject
 UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(UNIT_SRC))
+# each fuzz target linked with tests/fuzz/replay_main.c (see "fuzzing" below)
+FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(FUZZ_SRC))
+REPLAY_BINS := $(patsubst %,$(B)/tests/fuzz/replay_%,$(FUZZ_NAMES))
 
-.PHONY: all deps test unit run bench fuzz lint clean install image
-all: $(BINS)
+.PHONY: all deps test unit run bench soak fuzz lint clean install image
+all: $(BINS) $(REPLAY_BINS)
 
 deps:
 	@bash deploy/deps.sh
@@ -114,8 +119,10 @@ $(B)/tests/unit/%: $(B)/obj/tests/unit/%.o $(LIBEX) $(LIBGW) $(LIBCOMMON)
 
 # ---- the two commands ----------------------------------------------------
 test: deps
-	@$(MAKE) --no-print-directory all $(UNIT_BINS)
-	@B=$(B) SAN=$(SAN) VALGRIND=$(VALGRIND) bash tests/run.sh
+	@$(MAKE) --no-print-directory all $(UNIT_BINS) $(REPLAY_BINS)
+	@if $(HAVE_LIBFUZZER); then $(MAKE) --no-print-directory fuzz-bins; \
+	else echo "make test: clang's libFuzzer is not installed: fuzz targets replay their corpus only"; fi
+	@B=$(B) FUZZ_B=$(FUZZ_B) SAN=$(SAN) VALGRIND=$(VALGRIND) bash tests/run.sh
 
 unit: all $(UNIT_BINS)
 	@B=$(B) SAN=$(SAN) ONLY=unit bash tests/run.sh
@@ -129,27 +136,59 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	@B=$(B) bash tests/bench/run.sh
 
-# ---- fuzzing (clang + libFuzzer), separate tree ---------------------------
-FUZZ_B = build-fuzz
+# Soak (tests/soak/): mock -> gateway -> exporter -> sink under mixed traffic for
+# SOAK_SECONDS; fails on RSS growth past its bound, a 5xx not injected, or a lost span.
+SOAK_SECONDS ?= 180
+soak: deps
+	@$(MAKE) --no-print-directory all
+	@B=$(B) SOAK_SECONDS=$(SOAK_SECONDS) bash tests/soak/soak.sh
+
+# ---- fuzzing ----------------------------------------------------------------
+# Each tests/fuzz/fuzz_<x>.c is built two ways:
+#  - $(B)/tests/fuzz/replay_<x> (part of `all`): with $(CC) and the build's
+#    flags (SAN=1 included), linked with tests/fuzz/replay_main.c, which runs
+#    the target once per file of its corpus tests/fuzz/corpus/<x>/ (`make
+#    test`, any machine);
+#  - $(FUZZ_B)/fuzz_<x>: clang + libFuzzer + ASan/UBSan (UB aborts), in a tree
+#    of its own, incrementally like any other (`make fuzz-bins`).
+# FUZZ_B follows B (build -> build-fuzz, build-x -> build-fuzz-x; a -san
+# suffix is dropped: the libFuzzer tree is always sanitized).
+FUZZ_B ?= $(if $(filter build%,$(B)),$(patsubst build%,build-fuzz%,$(patsubst %-san,%,$(B))),$(B)-fuzz)
+FUZZ_SANFLAGS = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_SECONDS ?= 30
+# true when clang can link a libFuzzer target (clang + libclang-rt-14-dev)
+HAVE_LIBFUZZER = { printf 'int LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n);\nint LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n) { (void)d; (void)n; return 0; }\n' \
+	| clang -x c $(FUZZ_SANFLAGS) -fsanitize=fuzzer -o /dev/null - >/dev/null 2>&1; }
+
+$(B)/tests/fuzz/replay_%: $(B)/obj/tests/fuzz/fuzz_%.o $(B)/obj/tests/fuzz/replay_main.o $(LIBEX) $(LIBGW) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_ALL)
+
+# Only made by the sub-make of fuzz-bins, where B is the fuzz tree and CC clang.
+$(B)/fuzz_%: $(B)/obj/tests/fuzz/fuzz_%.o $(LIBEX) $(LIBGW) $(LIBCOMMON)
+	$(CC) $(LDFLAGS_ALL) -fsanitize=fuzzer -o $@ $^ $(LIBS_ALL)
+
+# keep the objects (make would delete them as intermediates of the pattern rules)
+.SECONDARY: $(patsubst %,$(B)/obj/tests/fuzz/fuzz_%.o,$(FUZZ_NAMES)) $(B)/obj/tests/fuzz/replay_main.o
+
+.PHONY: fuzz-bins fuzz-replay
+fuzz-replay: $(REPLAY_BINS)
+fuzz-bins:
+	@$(MAKE) --no-print-directory B=$(FUZZ_B) CC=clang OPT="-O1 -g" \
+		SANFLAGS="$(FUZZ_SANFLAGS) -fsanitize=fuzzer-no-link" $(patsubst %,$(FUZZ_B)/fuzz_%,$(FUZZ_NAMES))
+
+# Runs each target (or only FUZZ=name) FUZZ_SECONDS on a scratch copy of its
+# seed corpus in $(FUZZ_B)/corpus/ (what libFuzzer adds stays there; the
+# repo's corpus is never written). A crash names its reproducer; the other
+# targets still run, and make fails at the end.
+FUZZ ?=
 fuzz:
 	@bash deploy/deps.sh --fuzz
-	@$(MAKE) --no-print-directory B=$(FUZZ_B) CC=clang OPT="-O1 -g" \
-		SANFLAGS="-fsanitize=address,undefined,fuzzer-no-link" $(FUZZ_B)/libcommon.a $(FUZZ_B)/libgw.a $(FUZZ_B)/libex.a
-	@set -e; for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
-		echo "  FUZZ $$n"; \
-		clang -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -O1 -g -I. -I$(FUZZ_B)/gen $(PKG_CFLAGS) \
-			-fsanitize=address,undefined,fuzzer -o $(FUZZ_B)/$$n $$f \
-			$(FUZZ_B)/libex.a $(FUZZ_B)/libgw.a $(FUZZ_B)/libcommon.a $(LIBS_ALL); done
-	@# Each target runs FUZZ_SECONDS on a scratch copy of its seed corpus
-	@# (libFuzzer adds what it finds to the corpus dir; the repo's stays as is).
-	@set -e; for f in $(FUZZ_SRC); do n=$$(basename $$f .c); c=$${n#fuzz_}; \
-		rm -rf $(FUZZ_B)/corpus/$$c; mkdir -p $(FUZZ_B)/corpus/$$c; \
-		cp tests/fuzz/corpus/$$c/* $(FUZZ_B)/corpus/$$c/ 2>/dev/null || true; \
-		echo "  RUN  $$n ($(FUZZ_SECONDS) s)"; \
-		$(FUZZ_B)/$$n -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -print_final_stats=0 \
-			$(FUZZ_B)/corpus/$$c >$(FUZZ_B)/$$n.log 2>&1 || { tail -40 $(FUZZ_B)/$$n.log; exit 1; }; \
-		grep -o 'Done [0-9]* runs in [0-9]* second(s)' $(FUZZ_B)/$$n.log; done
+	@$(MAKE) --no-print-directory fuzz-bins
+	@failed=""; for n in $(if $(FUZZ),$(FUZZ),$(FUZZ_NAMES)); do \
+		bash tests/fuzz/fuzz-run.sh $(FUZZ_B)/fuzz_$$n tests/fuzz/corpus/$$n $(FUZZ_SECONDS) $(FUZZ_B)/corpus/$$n \
+		|| failed="$$failed $$n"; done; \
+	if [ -n "$$failed" ]; then echo "make fuzz: failed:$$failed"; exit 1; fi
 
 # ---- hygiene ---------------------------------------------------------------
 LINT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)

@@ -8,24 +8,27 @@
 #   deploy/deps.sh              build + test dependencies
 #   deploy/deps.sh --build-only just what `make` needs (the container image's build stage)
 #   deploy/deps.sh --bench      also the benchmark tools (nginx, wrk, haproxy)
-#   deploy/deps.sh --fuzz       also clang's libFuzzer runtime
+#   deploy/deps.sh --fuzz       the same (clang and its libFuzzer runtime are test deps now)
 set -eu
 
 build_pkgs="build-essential pkg-config ca-certificates
 libevent-dev libnghttp2-dev libssl-dev libprotobuf-c-dev protobuf-c-compiler
 libyaml-dev libnanomsg-dev zlib1g-dev libjansson-dev libhiredis-dev"
 # kubernetes-client: kubectl (its built-in kustomize) for the deploy tests.
+# clang + libclang-rt-14-dev: libFuzzer and the sanitizer runtimes, so `make
+# test` fuzzes every target briefly (without them it only replays the corpora).
 test_pkgs="curl openssl libcmocka-dev redis-server
 nghttp2-proxy
 nodejs npm
-kubernetes-client"
+kubernetes-client
+clang libclang-rt-14-dev"
 pkgs="$build_pkgs $test_pkgs"
 
 for arg in "$@"; do
 	case "$arg" in
 	--build-only) pkgs="$build_pkgs" ;;
 	--bench) pkgs="$pkgs nginx-light wrk haproxy" ;;
-	--fuzz) pkgs="$pkgs clang libclang-rt-14-dev" ;;
+	--fuzz) ;; # kept for old scripts: test_pkgs has clang's libFuzzer
 	*) echo "deps.sh: unknown option $arg" >&2; exit 2 ;;
 	esac
 done

@@ -193,7 +193,7 @@ static void spanview_add_arr(struct spanview *v, const char *key, size_t klen, c
 	}
 }
 
-/* MCP spans (execute_tool, mcp) reuse the model fields: docs/span-schema.md, "MCP spans". */
+/* MCP spans (execute_tool, mcp): their own fields plus three reused ones (docs/span-schema.md, "MCP spans"). */
 static bool spanview_is_mcp(const struct spanrec *r)
 {
 	return r->op == SPANREC_OP_EXECUTE_TOOL || r->op == SPANREC_OP_MCP;
@@ -258,22 +258,19 @@ static void spanview_mcp(struct spanview *v, const struct spanrec *r)
 	/* the conventions set gen_ai.operation.name on tool calls only */
 	if (tool)
 		spanview_add_strn(v, SV_LIT("gen_ai.operation.name"), SV_LIT("execute_tool"));
-	spanview_add_field(v, SV_LIT("mcp.method.name"), SV_FIELD(r, request_model));
+	spanview_add_field(v, SV_LIT("mcp.method.name"), SV_FIELD(r, mcp_method));
 	if (tool)
-		spanview_add_field(v, SV_LIT("gen_ai.tool.name"), SV_FIELD(r, response_model));
+		spanview_add_field(v, SV_LIT("gen_ai.tool.name"), SV_FIELD(r, tool_name));
 	else
-		spanview_add_field(v, SV_LIT("gen_ai.prompt.name"), SV_FIELD(r, response_model));
-	spanview_add_field(v, SV_LIT("mcp.session.id"), SV_FIELD(r, response_id));
-	spanview_add_field(v, SV_LIT("jsonrpc.request.id"), SV_FIELD(r, finish_reason));
+		spanview_add_field(v, SV_LIT("gen_ai.prompt.name"), SV_FIELD(r, tool_name));
+	spanview_add_field(v, SV_LIT("mcp.session.id"), SV_FIELD(r, mcp_session_id));
+	spanview_add_field(v, SV_LIT("jsonrpc.request.id"), SV_FIELD(r, jsonrpc_id));
 	spanview_add_field(v, SV_LIT("mcp.protocol.version"), SV_FIELD(r, fallback_reason));
 	spanview_add_field(v, SV_LIT("llmgw.mcp.server"), SV_FIELD(r, target));
-	if (r->cache_read_tokens != 0) {
-		/* the JSON-RPC error code, as 32-bit two's complement */
-		int64_t code = r->cache_read_tokens >= 0x80000000u ? (int64_t)r->cache_read_tokens - ((int64_t)1 << 32)
-								 : (int64_t)r->cache_read_tokens;
-		int n = snprintf(v->rpc_code, sizeof(v->rpc_code), "%lld", (long long)code);
+	if (r->flags & SPANREC_F_JSONRPC_ERROR) {
+		int n = snprintf(v->rpc_code, sizeof(v->rpc_code), "%d", (int)r->jsonrpc_error_code);
 		spanview_add_strn(v, SV_LIT("rpc.response.status_code"), v->rpc_code, (size_t)n);
-		spanview_add_int(v, SV_LIT("rpc.jsonrpc.error_code"), code);
+		spanview_add_int(v, SV_LIT("rpc.jsonrpc.error_code"), r->jsonrpc_error_code);
 	}
 }
 
@@ -306,6 +303,18 @@ static void spanview_meta(struct spanview *v, const struct spanrec_meta *m, size
 	}
 }
 
+/* Response cache and guardrails (docs/span-schema.md): hit only when the cache was consulted; rule names, never text. */
+static void spanview_cache_guard(struct spanview *v, const struct spanrec *r)
+{
+	if (r->flags & (SPANREC_F_CACHE_HIT | SPANREC_F_CACHE_LOOKUP))
+		spanview_add_bool(v, SV_LIT("llmgw.cache.hit"), (r->flags & SPANREC_F_CACHE_HIT) != 0);
+	spanview_add_field(v, SV_LIT("llmgw.guardrail.rules"), SV_FIELD(r, guardrails));
+	if (r->flags & SPANREC_F_GUARD_DENIED)
+		spanview_add_strn(v, SV_LIT("llmgw.guardrail.action"), SV_LIT("deny"));
+	else if (r->flags & SPANREC_F_GUARD_REDACTED)
+		spanview_add_strn(v, SV_LIT("llmgw.guardrail.action"), SV_LIT("redact"));
+}
+
 static void spanview_llmgw(struct spanview *v, const struct spanrec *r)
 {
 	if (r->flags & SPANREC_F_HAS_COST)
@@ -324,6 +333,7 @@ static void spanview_llmgw(struct spanview *v, const struct spanrec *r)
 		spanview_add_field(v, SV_LIT("llmgw.route.fallback_reason"), SV_FIELD(r, fallback_reason));
 	}
 	spanview_add_field(v, SV_LIT("llmgw.request.id"), SV_FIELD(r, request_id));
+	spanview_cache_guard(v, r);
 	for (size_t i = 0; i < SPANREC_META_MAX; i++) {
 		if (r->meta[i].key[0] != '\0')
 			spanview_meta(v, &r->meta[i], i);

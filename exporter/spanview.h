@@ -73,7 +73,7 @@ struct spanview {
 	const char *trunc_fields[SPANVIEW_MAX_TRUNC];
 	char meta_keys[SPANREC_META_MAX][16 + sizeof("llmgw.meta.")];
 	char name_buf[160];
-	char rpc_code[12]; /* MCP spans: rpc.response.status_code */
+	char rpc_code[12];	    /* MCP spans: rpc.response.status_code */
 	char fix_buf[SPANREC_SIZE]; /* repaired copies of invalid UTF-8 strings */
 	size_t fix_len;
 };

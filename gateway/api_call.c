@@ -39,7 +39,9 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "gateway/api_cache.h"
 #include "gateway/api_gov.h"
+#include "gateway/api_guard.h"
 #include "gateway/chat_stream.h"
 #include "gateway/gw_gen.h"
 #include "gateway/http_srv.h"
@@ -250,6 +252,28 @@ static void on_client_close(struct gw_req *r, void *arg)
 
 /* ---- whole answers ------------------------------------------------------------------------ */
 
+/*
+ * A whole 2xx answer after the output guardrails (verdict from
+ * api_guard_output): refused, or stored in the cache and sent. up: the
+ * upstream's headers worth relaying (NULL for in-process answers).
+ */
+static void answer_whole(struct gw_req *r, int status, const char *body, size_t len, int verdict,
+			 const struct http_hdr *up, size_t nup)
+{
+	if (verdict < 0) {
+		http_srv_reply_error(r, GWE_INTERNAL, NULL, "the guardrails could not process the answer");
+		return;
+	}
+	if (verdict > 0) {
+		api_guard_reply_denied(r);
+		return;
+	}
+	if (up != NULL)
+		relay_headers(r, up, nup);
+	api_cache_store_whole(r, status, body, len);
+	http_srv_reply_body(r, status, "application/json", body != NULL ? body : "", len);
+}
+
 static void on_success(struct gw_req *r, const struct upstream_result *res)
 {
 	const struct gw_provider *p = req_provider(r);
@@ -272,14 +296,15 @@ static void on_success(struct gw_req *r, const struct upstream_result *res)
 	r->span.resp = r->att_resp;
 	route_succeeded(REQ_ROUTE(r), &r->plan, attempt_latency_ns(r));
 	gw_metrics_upstream(&r->w->gw->metrics, r->provider, GW_UP_OK);
-	api_gov_cost(r, r->target->price, true);
+	const char *out = relay ? res->body : translated.data;
+	size_t olen = relay ? res->body_len : translated.len;
+	struct buf redacted;
+	buf_init(&redacted, CALL_MAX_ENCODED);
+	int verdict = api_guard_output(r, &out, &olen, &redacted);
+	api_gov_cost(r, r->target->price, verdict == 0); /* a refused answer still cost what it cost */
 	emit_client_span(r);
-	relay_headers(r, res->headers, res->nheaders);
-	if (relay) {
-		http_srv_reply_body(r, res->status, "application/json", res->body, res->body_len);
-	} else {
-		http_srv_reply_json(r, res->status, translated.data != NULL ? translated.data : "", translated.len);
-	}
+	answer_whole(r, res->status, out, olen, verdict, res->headers, res->nheaders);
+	buf_fini(&redacted);
 	buf_fini(&translated);
 }
 
@@ -403,8 +428,10 @@ static int relay_collect(const char *p, size_t n, void *arg)
 static int relay_send(struct gw_req *r)
 {
 	int rc = 0;
-	if (r->relay_out.len > 0)
+	if (r->relay_out.len > 0) {
+		api_cache_capture(r, r->relay_out.data, r->relay_out.len); /* what the client gets is what a hit replays */
 		rc = http_srv_stream_write(r, r->relay_out.data, r->relay_out.len);
+	}
 	buf_reset(&r->relay_out);
 	return rc;
 }
@@ -454,16 +481,18 @@ static void stream_end_error(struct gw_req *r, enum gw_upstream_outcome mo, cons
  */
 static int stream_begin(struct gw_req *r)
 {
-	const struct chat_stream_opts o = {
+	struct chat_stream_opts o = {
 	    .drop_usage_chunk = !r->chat.include_usage, /* the gateway asked for it: the client did not */
 	    .n_choices = r->chat.n_choices,
 	};
+	int guarded = api_guard_stream_filter(r, &o); /* output guardrails rewrite the events on their way */
 	buf_init(&r->relay_out, CALL_MAX_ENCODED);
 	if (r->ops->stream_new != NULL && !r->ops->in_process) {
 		buf_init(&r->xlate_out, CALL_MAX_ENCODED);
 		r->xlate = r->ops->stream_new(req_provider(r), &r->in);
 	}
-	if ((r->relay = chat_stream_new(&o)) == NULL || (r->ops->stream_new != NULL && r->xlate == NULL)) {
+	if (guarded < 0 || (r->relay = chat_stream_new(&o)) == NULL ||
+	    (r->ops->stream_new != NULL && r->xlate == NULL)) {
 		attempt_failed(r, GW_UP_ERROR, oai_err_def(GWE_INTERNAL)->span_type, "out of memory");
 		http_srv_reply_error(r, GWE_INTERNAL, NULL, "out of memory");
 		return -1;
@@ -488,9 +517,46 @@ static void stream_broken(struct gw_req *r, const char *client_msg, enum upstrea
 }
 
 /*
+ * An output guardrail matched in the stream: the provider is stopped, the
+ * client gets the guardrail's error event instead of the text, the stream
+ * ends. The provider did nothing wrong: its target's health is untouched
+ * and the CLIENT span carries no error; the SERVER span says
+ * guardrail_denied.
+ */
+static void stream_denied(struct gw_req *r)
+{
+	char msg[160];
+	if (r->call != NULL) {
+		upstream_call_cancel(r->call);
+		r->call = NULL;
+	}
+	stream_facts(r);
+	api_guard_stream_message(r, msg, sizeof(msg));
+	chat_stream_deny(r->relay, msg, relay_write, r);
+	snprintf(r->span.error_type, sizeof(r->span.error_type), "%s", oai_err_def(GWE_GUARDRAIL_DENIED)->span_type);
+	metric_inc(r->w->gw->metrics.errors[GWE_GUARDRAIL_DENIED]);
+	gw_metrics_upstream(&r->w->gw->metrics, r->provider, GW_UP_OK);
+	emit_client_span(r);
+	http_srv_stream_end(r);
+}
+
+/* A relay feed failed (err from relay_feed): finishes r the way the failure says. */
+static void relay_failed(struct gw_req *r, const struct err *err)
+{
+	if (err->code == EPIPE)
+		client_gone(r);
+	else if (err->code == EACCES)
+		stream_denied(r);
+	else if (err->code == ENOMEM)
+		stream_broken(r, "the gateway could not process the stream", UPSTREAM_PROTOCOL_ERROR, err->msg);
+	else
+		stream_broken(r, "the provider sent a stream event over the size limit", UPSTREAM_TOO_LARGE, err->msg);
+}
+
+/*
  * Feeds the relay, through the provider's translator when its stream is
  * not OpenAI's; -1 after finishing r (the client is gone, an event is over
- * the bound, or the provider's stream cannot be read).
+ * the bound, the provider's stream cannot be read, or a guardrail stopped it).
  */
 static int stream_feed(struct gw_req *r, const char *data, size_t len)
 {
@@ -510,11 +576,7 @@ static int stream_feed(struct gw_req *r, const char *data, size_t len)
 	}
 	if (relay_feed(r, data, len, &err) == 0)
 		return 0;
-	if (err.code == EPIPE) {
-		client_gone(r);
-		return -1;
-	}
-	stream_broken(r, "the provider sent a stream event over the size limit", UPSTREAM_TOO_LARGE, err.msg);
+	relay_failed(r, &err);
 	return -1;
 }
 
@@ -534,10 +596,7 @@ static int stream_flush(struct gw_req *r)
 		return 0;
 	if (relay_feed(r, r->xlate_out.data, r->xlate_out.len, &err) == 0)
 		return 0;
-	if (err.code == EPIPE)
-		client_gone(r);
-	else
-		stream_broken(r, "the provider sent a stream event over the size limit", UPSTREAM_TOO_LARGE, err.msg);
+	relay_failed(r, &err);
 	return -1;
 }
 
@@ -569,6 +628,7 @@ static void stream_done(struct gw_req *r, const struct upstream_result *res)
 		route_succeeded(REQ_ROUTE(r), &r->plan, r->att.ttft_ns != 0 ? r->att.ttft_ns : attempt_latency_ns(r));
 		gw_metrics_upstream(&r->w->gw->metrics, r->provider, GW_UP_OK);
 		emit_client_span(r);
+		api_cache_store_stream(r, chat_stream_info(r->relay));
 		http_srv_stream_end(r);
 		return;
 	case CHAT_STREAM_END_UPSTREAM_ERROR:
@@ -767,9 +827,15 @@ static void answer_in_process(struct gw_req *r, const struct provider_chat_in *i
 	r->span.resp = r->att_resp;
 	route_succeeded(REQ_ROUTE(r), &r->plan, attempt_latency_ns(r));
 	gw_metrics_upstream(&r->w->gw->metrics, r->provider, GW_UP_OK);
-	api_gov_cost(r, r->target->price, true);
+	const char *body = out.data != NULL ? out.data : "";
+	size_t blen = out.len;
+	struct buf redacted;
+	buf_init(&redacted, CALL_MAX_ENCODED);
+	int verdict = api_guard_output(r, &body, &blen, &redacted);
+	api_gov_cost(r, r->target->price, verdict == 0);
 	emit_client_span(r);
-	http_srv_reply_json(r, 200, out.data != NULL ? out.data : "", out.len);
+	answer_whole(r, 200, body, blen, verdict, NULL, 0);
+	buf_fini(&redacted);
 out:
 	buf_fini(&out);
 }
@@ -793,6 +859,12 @@ static void attempt_start(struct gw_req *r)
 		send_upstream(r, &r->in);
 }
 
+/* The cache was asked (api_cache_begin): admit r for its answer from there, or for its first attempt. */
+static void after_lookup(struct gw_req *r)
+{
+	api_gov_admit(r, r->in.body_len, api_cache_hit(r) ? api_cache_serve : attempt_start);
+}
+
 /* Routes the parsed request and starts its first attempt. */
 static void call_run(struct gw_req *r, enum provider_op op, const char *model, const char *body, size_t len)
 {
@@ -811,6 +883,10 @@ static void call_run(struct gw_req *r, enum provider_op op, const char *model, c
 	}
 	if (!api_gov_allowed(r, r->span.request_model))
 		return;
+	/* the prompt's guardrails before anything else reads it; a redaction parses r->chat / r->embed again */
+	if (api_guard_input(r, op, &body, &len) < 0)
+		return;
+	model = r->span.request_model; /* the old parse may be gone */
 	memset(&r->next, 0, sizeof(r->next));
 	if (route_first(REQ_ROUTE(r), &r->plan, m, PROVIDER_EP(op), &w->rng, (int64_t)clock_mono_ns(),
 			&r->next.reason) == NULL) {
@@ -840,9 +916,9 @@ static void call_run(struct gw_req *r, enum provider_op op, const char *model, c
 		r->in.body = r->up_body.data;
 		r->in.body_len = r->up_body.len;
 	}
-	/* a client leaving while the limits are checked (Redis) must not start an attempt */
+	/* a client leaving while the cache or the limits are asked (Redis) must not start an attempt */
 	http_srv_on_client_close(r, on_client_close, NULL);
-	api_gov_admit(r, len, attempt_start);
+	api_cache_begin(r, m, op, body, len, after_lookup);
 }
 
 void api_call_fini(struct gw_req *r)
@@ -851,6 +927,8 @@ void api_call_fini(struct gw_req *r)
 	api_gov_settle(r);
 	chat_request_fini(&r->chat);
 	embed_request_fini(&r->embed);
+	api_cache_fini_req(r);
+	api_guard_fini_req(r); /* after the parsed request: it may borrow the redacted body */
 	chat_stream_free(r->relay);
 	r->relay = NULL;
 	if (r->xlate != NULL) {

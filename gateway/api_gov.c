@@ -22,6 +22,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "gateway/api_cache.h"
 #include "gateway/auth.h"
 #include "gateway/gov_math.h"
 #include "gateway/gov_redis.h"
@@ -204,6 +205,8 @@ static void on_redis(void *arg, int rc, const struct gov_verdict *v)
 /* A rough token count before the call: a quarter of the body's bytes plus the output cap asked for. */
 static uint64_t estimate_tokens(const struct gw_req *r, size_t body_len)
 {
+	if (api_cache_hit(r))
+		return 0; /* answered from the cache: no tokens (gov_prepare charges its minimum, settled back) */
 	uint64_t est = (uint64_t)body_len / 4 + 1;
 	/* chat and completions: the output cap asked for (0 when none, and for embeddings) */
 	est += (uint64_t)r->chat.max_tokens * (r->chat.n_choices > 0 ? r->chat.n_choices : 1);

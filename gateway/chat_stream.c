@@ -41,7 +41,18 @@ struct chat_stream {
 	uint64_t finished; /* bit i: choice i has a finish_reason (i < 64) */
 	enum cs_state state;
 	enum chat_stream_end end;
-	bool drop_lf; /* the dropped event ended with a CR: its LF may come as the next item */
+	bool drop_lf;	   /* the dropped event ended with a CR: its LF may come as the next item */
+	struct buf fout;   /* the filter's replacement events */
+};
+
+/* What to do with one item. */
+enum act {
+	ACT_FORWARD = 0,
+	ACT_DROP,
+	ACT_REPLACE,	     /* send fout instead */
+	ACT_REPLACE_FORWARD, /* send fout, then the item ([DONE] after held text) */
+	ACT_DENY,
+	ACT_FAIL,
 };
 
 /* Consecutive forwarded bytes of the current piece, written in one call. */
@@ -66,6 +77,7 @@ struct chat_stream *chat_stream_new(const struct chat_stream_opts *o)
 		free(cs);
 		return NULL;
 	}
+	buf_init(&cs->fout, (size_t)64 << 20);
 	return cs;
 }
 
@@ -74,6 +86,7 @@ void chat_stream_free(struct chat_stream *cs)
 	if (cs == NULL)
 		return;
 	sse_free(cs->sse);
+	buf_fini(&cs->fout);
 	free(cs);
 }
 
@@ -253,18 +266,36 @@ static bool on_data(struct chat_stream *cs, const char *d, size_t n, uint64_t no
 	return drop;
 }
 
-/* One item from the parser; true to forward it. */
-static bool on_item(struct chat_stream *cs, const struct sse_event *ev, uint64_t now_ns)
+/* The filter's word on a data event (data NULL: before [DONE]). */
+static enum act filtered(struct chat_stream *cs, const char *data, size_t len, enum act pass, enum act replace)
+{
+	if (cs->o.filter == NULL)
+		return pass;
+	buf_reset(&cs->fout);
+	switch (cs->o.filter(cs->o.filter_arg, data, len, &cs->fout)) {
+	case CHAT_STREAM_FILTER_PASS:
+		return pass;
+	case CHAT_STREAM_FILTER_REPLACE:
+		return cs->fout.len > 0 ? replace : (data == NULL ? pass : ACT_DROP);
+	case CHAT_STREAM_FILTER_DENY:
+		return ACT_DENY;
+	default:
+		return ACT_FAIL;
+	}
+}
+
+/* One item from the parser: what to do with it. */
+static enum act on_item(struct chat_stream *cs, const struct sse_event *ev, uint64_t now_ns)
 {
 	bool lf_pair = cs->drop_lf;
 	cs->drop_lf = false;
 	switch (ev->kind) {
 	case SSE_COMMENT:
 		cs->info.comments++;
-		return true;
+		return ACT_FORWARD;
 	case SSE_SKIP:
 		/* the rest of a dropped event's CRLF goes with it */
-		return !(lf_pair && ev->raw_len == 1 && ev->raw[0] == '\n');
+		return lf_pair && ev->raw_len == 1 && ev->raw[0] == '\n' ? ACT_DROP : ACT_FORWARD;
 	case SSE_EVENT:
 		break;
 	}
@@ -274,12 +305,12 @@ static bool on_item(struct chat_stream *cs, const struct sse_event *ev, uint64_t
 	/* the SDKs stop on any data starting with [DONE] */
 	if (ev->data_len >= 6 && memcmp(ev->data, "[DONE]", 6) == 0) {
 		cs->info.done = true;
-		return true;
+		return filtered(cs, NULL, 0, ACT_FORWARD, ACT_REPLACE_FORWARD);
 	}
 	if (!on_data(cs, ev->data, ev->data_len, now_ns))
-		return true;
+		return filtered(cs, ev->data, ev->data_len, ACT_FORWARD, ACT_REPLACE);
 	cs->drop_lf = ev->raw[ev->raw_len - 1] == '\r';
-	return false;
+	return ACT_DROP;
 }
 
 static int put(struct chat_stream *cs, chat_stream_write_cb w, void *arg, const char *p, size_t n)
@@ -329,7 +360,25 @@ int chat_stream_feed(struct chat_stream *cs, const char *data, size_t len, uint6
 	cs->info.bytes_in += len;
 	sse_push(cs->sse, data, len);
 	while ((rc = sse_next(cs->sse, &ev, err)) == SSE_ITEM) {
-		int wrc = on_item(cs, &ev, now_ns) ? forward(cs, &r, &ev) : flush(cs, &r);
+		enum act a = on_item(cs, &ev, now_ns);
+		int wrc;
+		if (a == ACT_DENY || a == ACT_FAIL) {
+			if (flush(cs, &r) < 0)
+				goto write_failed;
+			cs->state = CS_BROKEN;
+			return a == ACT_DENY ? err_set(err, EACCES, "a guardrail stopped the stream")
+					     : err_set(err, ENOMEM, "the stream filter failed");
+		}
+		if (a == ACT_FORWARD)
+			wrc = forward(cs, &r, &ev);
+		else if (flush(cs, &r) < 0)
+			wrc = -1;
+		else if (a == ACT_DROP)
+			wrc = 0;
+		else if (put(cs, w, arg, cs->fout.data, cs->fout.len) < 0)
+			wrc = -1;
+		else
+			wrc = a == ACT_REPLACE_FORWARD ? forward(cs, &r, &ev) : 0;
 		if (wrc < 0)
 			goto write_failed;
 	}
@@ -408,6 +457,25 @@ enum chat_stream_end chat_stream_finish(struct chat_stream *cs, const char *mess
 		end_with_error_reason(cs);
 	cs->state = CS_ENDED;
 	return cs->end;
+}
+
+int chat_stream_deny(struct chat_stream *cs, const char *message, chat_stream_write_cb w, void *arg)
+{
+	struct buf b;
+	int rc = -1;
+	if (cs->state == CS_ENDED)
+		return 0;
+	cs->info.pending_at_end = sse_pending(cs->sse);
+	cs->state = CS_ENDED;
+	cs->end = CHAT_STREAM_END_TRUNCATED;
+	end_with_error_reason(cs);
+	buf_init(&b, ERR_EVENT_MAX);
+	if (buf_append(&b, "data: ", 6) == 0 &&
+	    oai_err_format(&b, message, "invalid_request_error", NULL, "guardrail_denied") == 0 &&
+	    buf_append(&b, "\n\n", 2) == 0)
+		rc = put(cs, w, arg, b.data, b.len) < 0 ? -1 : 1;
+	buf_fini(&b);
+	return rc;
 }
 
 int chat_stream_fail(struct chat_stream *cs, const char *message, chat_stream_write_cb w, void *arg)

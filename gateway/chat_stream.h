@@ -59,6 +59,24 @@
 #define CHAT_STREAM_CHOICES 8 /* per-choice finish reasons kept for n <= 8 */
 #define CHAT_STREAM_ERROR_CODE "upstream_stream_error"
 
+/*
+ * An optional rewrite of the data events the relay forwards (output
+ * guardrails, gateway/api_guard.c): called with each data event's payload
+ * (after its facts were read; never for the dropped usage chunk, comments
+ * or [DONE]), and once with data NULL right before [DONE] is forwarded.
+ * Returns CHAT_STREAM_FILTER_PASS (forward the event as it came),
+ * _REPLACE (forward the whole events appended to out instead; for the
+ * NULL call: send them before [DONE]), _DENY (stop: the feed fails with
+ * EACCES and nothing of this event is forwarded) or -1 (the feed fails
+ * with ENOMEM).
+ */
+enum chat_stream_filter_rc {
+	CHAT_STREAM_FILTER_PASS = 0,
+	CHAT_STREAM_FILTER_REPLACE,
+	CHAT_STREAM_FILTER_DENY,
+};
+typedef int (*chat_stream_filter_cb)(void *arg, const char *data, size_t len, struct buf *out);
+
 struct chat_stream_opts {
 	bool drop_usage_chunk; /* the gateway injected include_usage: consume the usage-only chunk */
 	unsigned n_choices;    /* choices requested (chat_request.n_choices); 0 means 1 */
@@ -71,6 +89,8 @@ struct chat_stream_opts {
 	 * non_json may count differently. Costs ~5 us more per chunk.
 	 */
 	bool parse_all;
+	chat_stream_filter_cb filter; /* NULL: none */
+	void *filter_arg;
 };
 
 /* Span facts so far; read any time through chat_stream_info(). */
@@ -141,6 +161,14 @@ enum chat_stream_end chat_stream_finish(struct chat_stream *cs, const char *mess
  * failed. Sets the span's finish_reason to "error" when it had none.
  */
 int chat_stream_fail(struct chat_stream *cs, const char *message, chat_stream_write_cb w, void *arg);
+
+/*
+ * A guardrail stopped the stream (after a feed failed with EACCES): writes
+ * the error event with code "guardrail_denied" and type
+ * "invalid_request_error" (message: the rule, never the text) and ends the
+ * relay. Returns 1 if written, -1 if w failed, 0 if the relay had ended.
+ */
+int chat_stream_deny(struct chat_stream *cs, const char *message, chat_stream_write_cb w, void *arg);
 
 /* Span facts; valid until chat_stream_free. */
 const struct chat_stream_info *chat_stream_info(const struct chat_stream *cs);

@@ -59,7 +59,7 @@ struct gov_redis_metrics {
 
 enum rd_state { RD_WAIT = 0 /* backoff before the next attempt */, RD_CONNECTING, RD_UP };
 enum hs_step { HS_AUTH = 0, HS_SELECT, HS_LOAD_ADMIT, HS_LOAD_SETTLE };
-enum op_kind { OP_ADMIT = 0, OP_SETTLE };
+enum op_kind { OP_ADMIT = 0, OP_SETTLE, OP_RAW /* gov_redis_command (the response cache) */ };
 enum op_result { RES_OK = 0, RES_ERROR, RES_TIMEOUT };
 
 /* One admit or settle: the ticket of an admit. Freed by its hiredis reply callback. */
@@ -72,7 +72,8 @@ struct gov_redis_ticket {
 	bool evaled; /* re-sent as EVAL after NOSCRIPT */
 	struct gov_redis_ticket *prev, *next;
 	uint64_t deadline_ns;
-	gov_redis_cb cb; /* NULL once called or cancelled */
+	gov_redis_cb cb;	/* NULL once called or cancelled */
+	gov_redis_reply_cb rcb; /* OP_RAW's, likewise */
 	void *arg;
 	union {
 		struct gov_ask ask;
@@ -467,18 +468,22 @@ static void op_unlink(struct gov_redis *rd, struct gov_redis_ticket *t)
 	t->linked = false;
 }
 
-/* Counts the outcome and calls the admit's callback, once. */
-static void op_finish(struct gov_redis_ticket *t, enum op_result r, const struct gov_verdict *v)
+/* Counts the outcome and calls the admit's (or the raw command's) callback, once. */
+static void op_finish(struct gov_redis_ticket *t, enum op_result r, const struct gov_verdict *v, const redisReply *raw)
 {
 	gov_redis_cb cb = t->cb;
+	gov_redis_reply_cb rcb = t->rcb;
 	if (t->done)
 		return;
 	t->done = true;
 	t->cb = NULL;
+	t->rcb = NULL;
 	op_unlink(t->rd, t);
 	count(t->rd, r);
 	if (cb != NULL)
 		cb(t->arg, v != NULL ? 0 : -1, v);
+	if (rcb != NULL)
+		rcb(t->arg, r == RES_OK ? raw : NULL);
 }
 
 static void cmd_timeout_cb(evutil_socket_t fd, short what, void *arg)
@@ -491,7 +496,7 @@ static void cmd_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	/* re-read head each time: a callback may admit or cancel */
 	while ((t = rd->head) != NULL && t->deadline_ns <= now) {
 		rd->timeouts++;
-		op_finish(t, RES_TIMEOUT, NULL); /* the command stays with hiredis until its reply */
+		op_finish(t, RES_TIMEOUT, NULL, NULL); /* the command stays with hiredis until its reply */
 	}
 	if (rd->timeouts >= TIMEOUTS_TO_DROP && rd->ac != NULL)
 		rd_drop(rd, "commands timed out");
@@ -515,9 +520,11 @@ static void op_error_reply(struct gov_redis *rd, struct gov_redis_ticket *t, con
 	snprintf(msg, sizeof(msg), "%.*s", (int)(r->len < 120 ? r->len : 120), r->str);
 	if (log_ratelimit_ok(&rd->rl, clock_mono_ns(), &supp))
 		log_msg(LOG_LVL_WARN, "redis_error", "worker=%u script=%s reply=%s suppressed=%llu", rd->worker,
-			t->kind == OP_ADMIT ? "admit" : "settle", log_quote(msg, q, sizeof(q)),
-			(unsigned long long)supp);
-	op_finish(t, RES_ERROR, NULL);
+			t->kind == OP_ADMIT    ? "admit"
+			: t->kind == OP_SETTLE ? "settle"
+					       : "command",
+			log_quote(msg, q, sizeof(q)), (unsigned long long)supp);
+	op_finish(t, RES_ERROR, NULL, NULL);
 	if (t->ac == rd->ac && conn_error(r->str))
 		rd_drop(rd, msg);
 }
@@ -531,7 +538,7 @@ static void op_reply(redisAsyncContext *ac, void *reply, void *privdata)
 	if (r == NULL) { /* the connection is going away */
 		if (ac == rd->ac)
 			rd_lost(rd, ac);
-		op_finish(t, RES_ERROR, NULL);
+		op_finish(t, RES_ERROR, NULL, NULL);
 		free(t);
 		return;
 	}
@@ -541,7 +548,7 @@ static void op_reply(redisAsyncContext *ac, void *reply, void *privdata)
 	}
 	if (ac == rd->ac)
 		rd->timeouts = 0;
-	if (r->type == REDIS_REPLY_ERROR && !t->evaled && strncmp(r->str, "NOSCRIPT", 8) == 0) {
+	if (r->type == REDIS_REPLY_ERROR && t->kind != OP_RAW && !t->evaled && strncmp(r->str, "NOSCRIPT", 8) == 0) {
 		/* SCRIPT FLUSH or a restart: send the script itself, and load it again for the next ones */
 		redisAsyncCommand(ac, NULL, NULL, "SCRIPT LOAD %s",
 				  t->kind == OP_ADMIT ? gov_redis_admit_lua : gov_redis_settle_lua);
@@ -550,12 +557,14 @@ static void op_reply(redisAsyncContext *ac, void *reply, void *privdata)
 	}
 	if (r->type == REDIS_REPLY_ERROR)
 		op_error_reply(rd, t, r);
+	else if (t->kind == OP_RAW)
+		op_finish(t, RES_OK, NULL, r);
 	else if (t->kind == OP_SETTLE)
-		op_finish(t, RES_OK, NULL);
+		op_finish(t, RES_OK, NULL, NULL);
 	else if (gov_redis_cmd_verdict(r, &t->u.ask, &v) == 0)
-		op_finish(t, RES_OK, &v);
+		op_finish(t, RES_OK, &v, NULL);
 	else
-		op_finish(t, RES_ERROR, NULL);
+		op_finish(t, RES_ERROR, NULL, NULL);
 	free(t);
 }
 
@@ -679,8 +688,32 @@ int gov_redis_admit(struct gov_redis *rd, const struct gov_ask *ask, gov_redis_c
 void gov_redis_cancel(struct gov_redis_ticket *ticket)
 {
 	/* the command itself stays with hiredis; its reply only frees the ticket */
-	if (ticket != NULL)
+	if (ticket != NULL) {
 		ticket->cb = NULL;
+		ticket->rcb = NULL;
+	}
+}
+
+int gov_redis_command(struct gov_redis *rd, int argc, const char **argv, const size_t *argvlen, gov_redis_reply_cb cb,
+		      void *arg, struct gov_redis_ticket **ticket)
+{
+	struct gov_redis_ticket *t;
+	if (!gov_redis_up(rd) || (t = calloc(1, sizeof(*t))) == NULL)
+		return -1;
+	t->kind = OP_RAW;
+	t->rcb = cb;
+	t->arg = arg;
+	t->rd = rd;
+	t->ac = rd->ac;
+	if (redisAsyncCommandArgv(t->ac, op_reply, t, argc, argv, argvlen) != REDIS_OK) {
+		count(rd, RES_ERROR);
+		free(t);
+		return -1;
+	}
+	op_link(rd, t);
+	if (ticket != NULL)
+		*ticket = t;
+	return 0;
 }
 
 int gov_redis_settle(struct gov_redis *rd, const struct gov_settle *s)

@@ -82,4 +82,18 @@ void gov_redis_cancel(struct gov_redis_ticket *ticket);
 /* Sends a settlement; dropped (and counted as an error) when Redis is down. Returns -1 when not sent. */
 int gov_redis_settle(struct gov_redis *rd, const struct gov_settle *s);
 
+/*
+ * Any other command on the same connection (the response cache's GET and
+ * SET, gateway/cache_redis.h), under the same deadline (redis.timeout) and
+ * counted in llmgw_redis_commands_total. reply is hiredis' reply, valid
+ * during the call only; NULL when Redis did not answer in time, answered
+ * an error, or the connection went away. Called once, from the event loop,
+ * unless cancelled with gov_redis_cancel. cb may be NULL (fire and forget;
+ * ticket may then be NULL). -1 when Redis is not up right now (no call).
+ */
+struct redisReply;
+typedef void (*gov_redis_reply_cb)(void *arg, const struct redisReply *reply);
+int gov_redis_command(struct gov_redis *rd, int argc, const char **argv, const size_t *argvlen, gov_redis_reply_cb cb,
+		      void *arg, struct gov_redis_ticket **ticket);
+
 #endif

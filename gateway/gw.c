@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -21,10 +22,16 @@
 
 #include "common/metrics.h"
 #include "common/tls.h"
+#include "gateway/admin.h"
+#include "gateway/api_cache.h"
+#include "gateway/api_guard.h"
 #include "gateway/gov_redis.h"
 #include "gateway/gw_gen.h"
 #include "gateway/gw_usage.h"
 #include "gateway/http_srv.h"
+#include "gateway/mcp.h"
+#include "gateway/mcp_metrics.h"
+#include "gateway/mcp_pool.h"
 #include "gateway/provider.h"
 #include "gateway/upstream.h"
 
@@ -42,6 +49,48 @@ static int tls_contexts(struct gw *g, struct err *err)
 		if ((g->tls[i] = tls_client_ctx_new(p->ca_file, (const unsigned char *)UPSTREAM_ALPN,
 						    sizeof(UPSTREAM_ALPN) - 1, &e2)) == NULL)
 			return err_set(err, e2.code, "provider %s: %s", p->name, e2.msg);
+		/* the one call that turns verification off, and only on the config's explicit word */
+		if (p->insecure_skip_verify)
+			tls_client_ctx_skip_verify(g->tls[i]);
+	}
+	return 0;
+}
+
+size_t gw_warn_insecure(const struct gw_conf *conf)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < conf->nproviders; i++) {
+		const struct gw_provider *p = &conf->providers[i];
+		if (!p->insecure_skip_verify)
+			continue;
+		n++;
+		log_msg(LOG_LVL_WARN, "tls_verify_disabled",
+			"provider=%s base_url=%s detail=\"tls verification disabled for provider %s "
+			"(insecure_skip_verify: true): its certificate is not checked\"",
+			p->name, p->base_url, p->name);
+	}
+	return n;
+}
+
+/* llmgw_upstream_tls_verify_disabled{provider}: 1 while a provider's certificate is not checked. */
+static int tls_metrics(struct gw *g, struct err *err)
+{
+	const struct gw_conf *conf = g->conf;
+	g->tls_insecure = calloc(conf->nproviders > 0 ? conf->nproviders : 1, sizeof(*g->tls_insecure));
+	if (g->tls_insecure == NULL)
+		return err_set(err, ENOMEM, "out of memory");
+	for (size_t i = 0; i < conf->nproviders; i++) {
+		const struct gw_provider *p = &conf->providers[i];
+		char label[96];
+		if (p->type == GW_PROVIDER_MOCK)
+			continue;
+		snprintf(label, sizeof(label), "provider=\"%s\"", p->name);
+		g->tls_insecure[i] = metrics_gauge(
+		    g->metrics.reg, "llmgw_upstream_tls_verify_disabled",
+		    "1 while the provider's TLS certificate is not verified (insecure_skip_verify)", label);
+		if (g->tls_insecure[i] == NULL)
+			return err_set(err, ENOMEM, "cannot register TLS metrics");
+		metric_set(g->tls_insecure[i], p->insecure_skip_verify ? 1 : 0);
 	}
 	return 0;
 }
@@ -88,7 +137,11 @@ int gw_init(struct gw *g, struct gw_conf *conf, struct err *err)
 		goto fail;
 	if ((g->up_metrics = upstream_metrics_new(g->metrics.reg, conf, err)) == NULL)
 		goto fail;
-	if (tls_contexts(g, err) < 0 || gov_metrics(g, err) < 0)
+	if (tls_contexts(g, err) < 0 || tls_metrics(g, err) < 0 || gov_metrics(g, err) < 0)
+		goto fail;
+	if ((g->mcp_metrics = mcp_metrics_new(g->metrics.reg, err)) == NULL)
+		goto fail;
+	if (api_cache_init(g, err) < 0 || api_guard_init(g, err) < 0)
 		goto fail;
 	struct gw_gen *gen = gw_gen_new(g, conf, false, NULL, conf->workers > 0 ? conf->workers : 1, err);
 	if (gen == NULL)
@@ -122,10 +175,14 @@ void gw_fini(struct gw *g)
 		for (size_t i = 0; i < g->conf->nproviders; i++)
 			SSL_CTX_free(g->tls[i]);
 	free(g->tls);
+	free(g->tls_insecure);
 	gw_gen_release(atomic_load(&g->gen)); /* the "current" hold: the workers have released theirs */
 	gw_usage_free(g->usage);
 	gov_redis_metrics_free(g->redis_metrics);
 	upstream_metrics_free(g->up_metrics);
+	mcp_metrics_free(g->mcp_metrics);
+	api_cache_fini(g);
+	api_guard_fini(g);
 	gw_metrics_fini(&g->metrics);
 	gw_conf_free(g->conf);
 	memset(g, 0, sizeof(*g));
@@ -206,6 +263,8 @@ int gw_worker_init(struct gw_worker *w, struct gw *g, unsigned id, struct err *e
 	if ((w->pool = upstream_pool_new(w->base, w->dns, g->conf, g->tls, err)) == NULL)
 		return -1;
 	upstream_pool_set_metrics(w->pool, g->up_metrics);
+	if ((w->mcp = mcp_worker_new(w, err)) == NULL)
+		return -1;
 	w->gen = atomic_load(&g->gen);
 	if (g->conf->redis != NULL &&
 	    (w->redis = gov_redis_new(w->base, g->conf->redis, g->redis_metrics, id, err)) == NULL)
@@ -218,6 +277,8 @@ int gw_worker_init(struct gw_worker *w, struct gw *g, unsigned id, struct err *e
 		return -1;
 	if (http_srv_start(w, err) < 0)
 		return -1;
+	if (g->conf->admin_host != NULL && (w->admin = admin_new(w, err)) == NULL)
+		return -1;
 	w->ready = true;
 	return 0;
 }
@@ -229,7 +290,9 @@ void gw_worker_fini(struct gw_worker *w)
 	/* requests left when the loop ended: answer (best effort) and free them, then the connections */
 	http_srv_abort_all(w);
 	http_srv_free(w);
+	admin_free(w->admin);
 	span_batch_fini(&w->spans); /* after the last request's records */
+	mcp_worker_free(w->mcp);    /* its pools: every MCP request has ended above */
 	upstream_pool_free(w->pool);
 	gov_redis_free(w->redis);
 	if (w->gen != NULL)
@@ -255,6 +318,7 @@ void gw_worker_drain(struct gw_worker *w)
 	w->draining = true;
 	w->ready = false;
 	http_srv_stop_accepting(w);
+	mcp_worker_drain(w); /* GET streams end now: their clients reconnect elsewhere */
 	if (w->id == 0)
 		log_msg(LOG_LVL_INFO, "draining", "workers=%u deadline_ms=%lld", w->gw->nworkers,
 			(long long)c->drain_timeout_ms);

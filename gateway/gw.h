@@ -44,6 +44,11 @@ struct gov_redis;
 struct gov_redis_metrics;
 struct gw_req;
 struct gw_worker;
+struct admin;
+struct mcp_metrics;
+struct mcp_worker;
+struct api_cache_g;
+struct api_guard_metrics;
 
 struct gw {
 	/*
@@ -64,9 +69,13 @@ struct gw {
 	struct span_out span_out;
 	int64_t started_unix; /* "created" of /v1/models entries */
 	struct upstream_metrics *up_metrics;
-	struct metric *conns_open;     /* llmgw_connections_open */
-	struct metric *conns_rejected; /* llmgw_connections_rejected_total */
-	struct metric *conns_accepted; /* llmgw_connections_accepted_total */
+	struct metric *conns_open;	 /* llmgw_connections_open */
+	struct metric *conns_rejected;	 /* llmgw_connections_rejected_total */
+	struct metric *conns_accepted;	 /* llmgw_connections_accepted_total */
+	struct metric **tls_insecure;	 /* [nproviders] llmgw_upstream_tls_verify_disabled{provider}; NULL for mock */
+	struct mcp_metrics *mcp_metrics; /* llmgw_mcp_* (gateway/mcp_metrics.h) */
+	struct api_cache_g *rcache;		 /* response cache store, llmgw_cache_* (gateway/api_cache.h); NULL without */
+	struct api_guard_metrics *guard_metrics; /* llmgw_guardrail_actions_total (gateway/api_guard.h) */
 
 	struct gw_worker *workers; /* [nworkers] */
 	unsigned nworkers;
@@ -98,7 +107,9 @@ struct gw_worker {
 	struct event *accept_pause; /* re-enables accepting after EMFILE */
 	size_t max_conns;	    /* this worker's share of server.max_connections */
 	struct http_conn_env conns;
-	bool conns_ready; /* conns initialised */
+	bool conns_ready;	/* conns initialised */
+	struct admin *admin;	/* admin.listen (gateway/admin.h); NULL when unset */
+	struct mcp_worker *mcp; /* MCP upstream pools and GET streams (gateway/mcp_pool.h) */
 
 	/* thread */
 	pthread_t thread;
@@ -123,6 +134,14 @@ void gw_fini(struct gw *g);
 int gw_workers_init(struct gw *g, struct err *err);
 /* Starts one thread per worker. Block the signals first: the threads inherit the mask. */
 int gw_workers_start(struct gw *g, struct err *err);
+/*
+ * WARN event=tls_verify_disabled for each provider with
+ * insecure_skip_verify: true; returns how many. main() calls it at start,
+ * after every reload and for --check-config, so the setting can never go
+ * unnoticed in the logs.
+ */
+size_t gw_warn_insecure(const struct gw_conf *conf);
+
 /* From the main thread: asks every worker to drain (stop_now false) or to stop at once. */
 void gw_workers_signal(struct gw *g, bool stop_now);
 /* From the main thread: sends cmd to every worker ('d' drain, 's' stop now, 'r' adopt the new generation). */

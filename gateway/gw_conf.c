@@ -18,13 +18,16 @@
 #include "common/yamlcfg.h"
 #include "gateway/gw_conf_int.h"
 
-static const char *const top_keys[] = {"server", "telemetry", "log",	   "auth",   "keys",	"tenants", "prices",
-				       "redis",	 "metrics",   "providers", "models", "routing", NULL};
+static const char *const top_keys[] = {"server",    "telemetry", "log",	    "auth",	   "keys",
+				       "tenants",   "prices",	 "redis",   "metrics",	   "admin",
+				       "providers", "models",	 "routing", "mcp_servers", "cache",
+				       "guardrails", NULL};
 static const char *const server_keys[] = {"listen",	     "max_body",	 "drain_timeout",     "workers",
 					  "max_connections", "max_header_bytes", "max_headers",	      "request_timeout",
 					  "idle_timeout",    "write_timeout",	 "max_pending_write", NULL};
 static const char *const telemetry_keys[] = {"spans_url", "sndbuf", NULL};
 static const char *const log_keys[] = {"level", NULL};
+static const char *const admin_keys[] = {"listen", NULL};
 static const char *const provider_keys[] = {"name",
 					    "type",
 					    "base_url",
@@ -40,6 +43,7 @@ static const char *const provider_keys[] = {"name",
 					    "http2",
 					    "api_version",
 					    "max_tokens",
+					    "insecure_skip_verify",
 					    NULL};
 
 /* Default gen_ai.provider.name per type (OpenTelemetry GenAI well-known values). */
@@ -206,6 +210,32 @@ static int load_server(const struct ycfg *c, const struct ycfg_node *root, struc
 	return load_server_limits(c, m, g, err);
 }
 
+/*
+ * admin.listen: where /healthz, /readyz and /metrics are served instead of
+ * server.listen, so the API port can face callers while probes and
+ * scrapes stay on an internal address. "" (the default) keeps them on
+ * server.listen. Port 0 is refused: every worker binds the same port.
+ */
+static int load_admin(const struct ycfg *c, const struct ycfg_node *root, struct gw_conf *g, struct err *err)
+{
+	const struct ycfg_node *m = ycfg_get(root, "admin");
+	const char *listen;
+	struct err e2;
+	if (m != NULL && ycfg_check_keys(c, m, "admin", admin_keys, err) < 0)
+		return -1;
+	if (ycfg_get_str(c, m, "listen", "", &listen, err) < 0)
+		return -1;
+	if (listen[0] == '\0')
+		return 0;
+	if (url_split_hostport(listen, strlen(listen), URL_HP_PORT_REQUIRED, &g->admin_host, &g->admin_port, &e2) < 0)
+		return ycfg_error(c, ycfg_get(m, "listen"), "admin.listen", err, "%s", e2.msg);
+	/* both sockets use SO_REUSEPORT: on one port the kernel would mix API and admin connections */
+	if (g->admin_port == g->listen_port)
+		return ycfg_error(c, ycfg_get(m, "listen"), "admin.listen", err,
+				  "same port as server.listen; use another port (or \"\" to serve both there)");
+	return 0;
+}
+
 static int load_misc(const struct ycfg *c, const struct ycfg_node *root, struct gw_conf *g, struct err *err)
 {
 	const struct ycfg_node *t = ycfg_get(root, "telemetry");
@@ -231,6 +261,29 @@ static int load_misc(const struct ycfg *c, const struct ycfg_node *root, struct 
 	return 0;
 }
 
+/*
+ * insecure_skip_verify: the only way to stop checking a provider's
+ * certificate, and only spelled out per provider. Refused where it could
+ * not mean anything (http://) or contradicts itself (a ca_file to verify
+ * with), so a config that says it is also a config that does it.
+ */
+static int load_provider_insecure(const struct ycfg *c, const struct ycfg_node *m, const char *at,
+				  struct gw_provider *p, struct err *err)
+{
+	char kb[96];
+	if (ycfg_get_bool(c, m, "insecure_skip_verify", false, &p->insecure_skip_verify, err) < 0)
+		return -1;
+	if (!p->insecure_skip_verify)
+		return 0;
+	if (!p->url.tls)
+		return ycfg_error(c, ycfg_get(m, "insecure_skip_verify"), KP(kb, at, "insecure_skip_verify"), err,
+				  "only for https:// base URLs");
+	if (p->ca_file != NULL)
+		return ycfg_error(c, ycfg_get(m, "insecure_skip_verify"), KP(kb, at, "insecure_skip_verify"), err,
+				  "contradicts ca_file (which verifies against that CA); drop one of them");
+	return 0;
+}
+
 static int load_provider_net(const struct ycfg *c, const struct ycfg_node *m, const char *at, struct gw_provider *p,
 			     struct err *err)
 {
@@ -238,6 +291,9 @@ static int load_provider_net(const struct ycfg *c, const struct ycfg_node *m, co
 	struct err e2;
 	char kb[96];
 	if (p->type == GW_PROVIDER_MOCK) {
+		if (ycfg_get(m, "insecure_skip_verify") != NULL)
+			return ycfg_error(c, ycfg_get(m, "insecure_skip_verify"), KP(kb, at, "insecure_skip_verify"),
+					  err, "only for https:// base URLs (a mock provider has no network)");
 		if (ycfg_get_str(c, m, "base_url", "", &s, err) < 0)
 			return -1;
 		p->base_url = gwc_strdup(s, err);
@@ -274,7 +330,7 @@ static int load_provider_net(const struct ycfg *c, const struct ycfg_node *m, co
 		if ((p->ca_file = gwc_strdup(s, err)) == NULL)
 			return -1;
 	}
-	return 0;
+	return load_provider_insecure(c, m, at, p, err);
 }
 
 /* The upstream client's knobs: timeouts beyond connect/total, the pool, HTTP/2. */
@@ -423,8 +479,10 @@ static struct gw_conf *gw_conf_build(struct ycfg *y, struct err *err)
 	if ((g->path = gwc_strdup(ycfg_name(y), err)) == NULL)
 		goto fail;
 	if (ycfg_check_keys(y, root, "", top_keys, err) < 0 || load_server(y, root, g, err) < 0 ||
-	    load_misc(y, root, g, err) < 0 || load_providers(y, root, g, err) < 0 ||
-	    gwc_load_models(y, root, g, err) < 0 || gwc_load_gov(y, root, g, err) < 0)
+	    load_admin(y, root, g, err) < 0 || load_misc(y, root, g, err) < 0 || load_providers(y, root, g, err) < 0 ||
+	    gwc_load_models(y, root, g, err) < 0 || gwc_load_mcp_servers(y, root, g, err) < 0 ||
+	    gwc_load_gov(y, root, g, err) < 0 || gwc_load_guard(y, root, g, err) < 0 ||
+	    gwc_load_cache(y, root, g, err) < 0)
 		goto fail;
 	ycfg_free(y);
 	return g;
@@ -462,6 +520,9 @@ void gw_conf_free(struct gw_conf *c)
 	if (c == NULL)
 		return;
 	gwc_free_gov(c);
+	gwc_free_mcp_servers(c);
+	gwc_free_guard(c);
+	gwc_free_cache(c);
 	for (size_t i = 0; i < c->nproviders; i++) {
 		struct gw_provider *p = &c->providers[i];
 		free(p->name);
@@ -477,6 +538,7 @@ void gw_conf_free(struct gw_conf *c)
 	free(c->providers);
 	free(c->spans_url);
 	free(c->listen_host);
+	free(c->admin_host);
 	free(c->path);
 	free(c);
 }
@@ -496,7 +558,8 @@ static bool provider_eq(const struct gw_provider *a, const struct gw_provider *b
 	       a->timeout_ms == b->timeout_ms && str_eq(a->ca_file, b->ca_file) &&
 	       a->first_byte_timeout_ms == b->first_byte_timeout_ms && a->idle_timeout_ms == b->idle_timeout_ms &&
 	       a->pool_idle_timeout_ms == b->pool_idle_timeout_ms && a->max_connections == b->max_connections &&
-	       a->http2 == b->http2 && str_eq(a->api_version, b->api_version) && a->max_tokens == b->max_tokens;
+	       a->http2 == b->http2 && str_eq(a->api_version, b->api_version) && a->max_tokens == b->max_tokens &&
+	       a->insecure_skip_verify == b->insecure_skip_verify;
 }
 
 static bool redis_eq(const struct gw_redis *a, const struct gw_redis *b)
@@ -517,6 +580,8 @@ int gw_conf_reloadable(const struct gw_conf *o, const struct gw_conf *n, struct 
 	    o->idle_timeout_ms != n->idle_timeout_ms || o->write_timeout_ms != n->write_timeout_ms ||
 	    o->max_pending_write != n->max_pending_write)
 		return err_set(err, EINVAL, "server: changed; server settings apply on restart only");
+	if (!str_eq(o->admin_host, n->admin_host) || o->admin_port != n->admin_port)
+		return err_set(err, EINVAL, "admin: changed; admin.listen applies on restart only");
 	if (!str_eq(o->spans_url, n->spans_url) || o->spans_sndbuf != n->spans_sndbuf)
 		return err_set(err, EINVAL, "telemetry: changed; telemetry settings apply on restart only");
 	if (o->nproviders != n->nproviders)
@@ -528,5 +593,5 @@ int gw_conf_reloadable(const struct gw_conf *o, const struct gw_conf *n, struct 
 				       i, n->providers[i].name);
 	if (!redis_eq(o->redis, n->redis))
 		return err_set(err, EINVAL, "redis: changed; redis settings apply on restart only");
-	return 0;
+	return gwc_cache_reloadable(o, n, err);
 }

@@ -20,6 +20,8 @@
 #include "common/log.h"
 #include "common/url.h"
 
+struct guard_rule;
+
 enum gw_provider_type {
 	GW_PROVIDER_OPENAI = 0, /* and every OpenAI-compatible server */
 	GW_PROVIDER_MOCK,
@@ -54,6 +56,19 @@ struct gw_tenant {
 	struct gw_limits limits;
 };
 
+/*
+ * keys[].mcp: the MCP servers and tools a key may use (gw_conf_mcp.c,
+ * docs/mcp.md). A key without an mcp block may use no MCP server.
+ */
+struct gw_mcp_access {
+	bool enabled;	/* the key has an mcp block */
+	char **servers; /* globs of mcp_servers names */
+	size_t nservers;
+	char **tools; /* globs of tool names; "server/tool" globs name the server too */
+	size_t ntools;
+	bool all_tools; /* no tools list: every tool of the allowed servers */
+};
+
 /* A virtual key: the digest of the bearer token and who it belongs to. */
 struct gw_key {
 	char *name;
@@ -66,6 +81,8 @@ struct gw_key {
 	size_t nmodels;
 	int64_t expires_at; /* unix seconds; 0 = never */
 	struct gw_limits limits;
+	struct gw_mcp_access mcp;
+	uint64_t guards; /* keys[].guardrails: bit i = gw_conf.guards[i] (gw_conf_guard.c) */
 };
 
 /* Price of one provider model, micro-USD per million tokens. */
@@ -103,6 +120,12 @@ struct gw_provider {
 	int64_t connect_timeout_ms;
 	int64_t timeout_ms;
 	char *ca_file; /* NULL: the system trust store */
+	/*
+	 * insecure_skip_verify: true (https only, never with ca_file): the
+	 * certificate is not checked. Logged at WARN at start, on every
+	 * reload and by --check-config; llmgw_upstream_tls_verify_disabled.
+	 */
+	bool insecure_skip_verify;
 	/* upstream client (see upstream.h for what each bounds) */
 	int64_t first_byte_timeout_ms; /* request sent -> response head; default timeout_ms */
 	int64_t idle_timeout_ms;       /* between body pieces; 0 = off */
@@ -118,6 +141,34 @@ struct gw_provider {
 	 */
 	char *api_version;
 	uint32_t max_tokens;
+};
+
+/* A static header sent to an MCP server with every request. */
+struct gw_mcp_header {
+	char *name;
+	char *value;
+};
+
+/*
+ * mcp_servers[]: an MCP server (streamable HTTP transport) served at
+ * /mcp/{name} (gw_conf_mcp.c, docs/mcp.md). Reloadable: requests use the
+ * server list of their config generation.
+ */
+struct gw_mcp_server {
+	char *name;
+	char *url;	   /* as written */
+	struct url parsed; /* url split once at load */
+	char *target;	   /* request target upstream: the URL's path (or "/") and query */
+	char *auth_header; /* name of the header that carries the secret ("Authorization") */
+	char *auth_header_env;
+	char *auth_value; /* $auth_header_env, the whole header value; NULL without; never logged */
+	struct gw_mcp_header *headers;
+	size_t nheaders;
+	char *ca_file; /* NULL: the system trust store */
+	int64_t connect_timeout_ms;
+	int64_t timeout_ms;	   /* one POST or DELETE exchange, response stream included */
+	int64_t stream_timeout_ms; /* the longest a GET (server-to-client) stream stays open */
+	int64_t idle_timeout_ms;   /* no bytes from the server for this long ends a response; 0 = off */
 };
 
 struct gw_target {
@@ -159,6 +210,21 @@ struct gw_cooldown {
 
 #define GW_MODEL_TARGETS_MAX 64 /* targets per model */
 
+/* cache: the response cache (gw_conf_cache.c, docs/cache.md); restart-only. */
+struct gw_cache {
+	uint64_t max_bytes;	  /* in-process entries, keys and bookkeeping */
+	int64_t default_ttl_ms;	  /* for models without their own ttl */
+	uint64_t max_entry_bytes; /* a larger answer is not stored (also in Redis) */
+	bool redis;		  /* entries in Redis (the redis: section) instead of in process */
+};
+
+/* models[].cache */
+struct gw_model_cache {
+	bool enabled;		     /* answers of this model are cached by default */
+	int64_t ttl_ms;		     /* 0: cache.default_ttl */
+	bool allow_nondeterministic; /* also cache temperature > 0 / n > 1 requests */
+};
+
 struct gw_model {
 	char *name;
 	struct gw_target *targets;
@@ -168,6 +234,8 @@ struct gw_model {
 	struct gw_cooldown cooldown; /* routing.cooldown, overridden per model */
 	size_t *fallbacks;	     /* indexes into gw_conf.models, tried in order after this model's targets */
 	size_t nfallbacks;
+	struct gw_model_cache cache; /* models[].cache (gw_conf_cache.c) */
+	uint64_t guards;	     /* models[].guardrails: bit i = gw_conf.guards[i] (gw_conf_guard.c) */
 };
 
 struct gw_conf {
@@ -186,6 +254,10 @@ struct gw_conf {
 	int64_t idle_timeout_ms;    /* idle keep-alive connection is closed after this */
 	int64_t write_timeout_ms;   /* no write progress for this long -> connection closed */
 	uint64_t max_pending_write; /* queued streaming output per connection; more -> closed */
+
+	/* admin.listen: /healthz, /readyz, /metrics there and not on listen; NULL = on listen (gateway/admin.h) */
+	char *admin_host;
+	uint16_t admin_port;
 
 	/* telemetry */
 	char *spans_url; /* "" = spans off */
@@ -216,6 +288,15 @@ struct gw_conf {
 	/* routing: least-latency */
 	double ewma_alpha; /* weight of the newest sample (0..1] */
 	double explore;	   /* share of least-latency picks that go to another target, to notice recovery */
+
+	/* mcp_servers (gw_conf_mcp.c) */
+	struct gw_mcp_server *mcp_servers;
+	size_t nmcp_servers;
+
+	/* response cache and guardrails (gw_conf_cache.c, gw_conf_guard.c) */
+	struct gw_cache *cache;	   /* NULL: no response cache */
+	struct guard_rule *guards; /* guardrails[] (gateway/guard.h), at most GUARD_RULES_MAX */
+	size_t nguards;
 };
 
 /* Loads and validates a file. NULL with err ("file:line:col: key: reason"). */
@@ -227,6 +308,9 @@ void gw_conf_free(struct gw_conf *c);
 
 /* Exact-match lookup of a client-facing model name; NULL when unknown. */
 const struct gw_model *gw_conf_find_model(const struct gw_conf *c, const char *name);
+
+/* Exact-match lookup of an MCP server by name; NULL when unknown. */
+const struct gw_mcp_server *gw_conf_find_mcp_server(const struct gw_conf *c, const char *name);
 
 /* True when key k may use the client-facing model name (its globs; all when it has none). */
 bool gw_key_allows(const struct gw_key *k, const char *model);

@@ -17,8 +17,8 @@
 #include "gateway/gw_conf_int.h"
 
 static const char *const auth_keys[] = {"enabled", "allow_anonymous", NULL};
-static const char *const key_keys[] = {"name",	 "sha256",     "tenant_id", "team",   "user",
-				       "models", "expires_at", "limits",    "budget", NULL};
+static const char *const key_keys[] = {"name",	     "sha256", "tenant_id", "team", "user", "models",
+				       "expires_at", "limits", "budget",    "mcp",  "guardrails", NULL};
 static const char *const tenant_keys[] = {"id", "limits", "budget", NULL};
 static const char *const limits_keys[] = {"requests_per_minute", "tokens_per_minute", NULL};
 static const char *const budget_keys[] = {"daily_usd", "monthly_usd", NULL};
@@ -192,7 +192,8 @@ static int load_key(const struct ycfg *c, const struct ycfg_node *m, const char 
 	k->user = gwc_strdup(user, err);
 	if (!k->name || !k->tenant_id || !k->team || !k->user)
 		return -1;
-	if (tenant_intern(g, tenant, &k->tenant, err) < 0 || load_key_models(c, m, at, k, err) < 0)
+	if (tenant_intern(g, tenant, &k->tenant, err) < 0 || load_key_models(c, m, at, k, err) < 0 ||
+	    gwc_load_key_mcp(c, m, at, g, k, err) < 0)
 		return -1;
 	return load_limits(c, m, at, &k->limits, err);
 }
@@ -462,6 +463,7 @@ void gwc_free_gov(struct gw_conf *g)
 		for (size_t j = 0; j < k->nmodels; j++)
 			free(k->models[j]);
 		free(k->models);
+		gwc_free_key_mcp(k);
 	}
 	free(g->keys);
 	for (size_t i = 0; i < g->ntenants; i++)

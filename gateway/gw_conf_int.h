@@ -40,6 +40,26 @@ int gwc_load_models(const struct ycfg *c, const struct ycfg_node *root, struct g
 /* Frees what gwc_load_models allocated. */
 void gwc_free_models(struct gw_conf *g);
 
+/* mcp_servers[] (gw_conf_mcp.c); loaded before the keys, whose mcp blocks name them. */
+int gwc_load_mcp_servers(const struct ycfg *c, const struct ycfg_node *root, struct gw_conf *g, struct err *err);
+void gwc_free_mcp_servers(struct gw_conf *g);
+/* keys[i].mcp (gw_conf_mcp.c), called by the key loader; needs mcp_servers loaded. */
+int gwc_load_key_mcp(const struct ycfg *c, const struct ycfg_node *key, const char *at, const struct gw_conf *g,
+		     struct gw_key *k, struct err *err);
+void gwc_free_key_mcp(struct gw_key *k);
+
+/*
+ * guardrails[] and the models[].guardrails / keys[].guardrails sets
+ * (gw_conf_guard.c); cache and models[].cache (gw_conf_cache.c). Both run
+ * last: they read the models and keys sections again by index.
+ */
+int gwc_load_guard(const struct ycfg *c, const struct ycfg_node *root, struct gw_conf *g, struct err *err);
+void gwc_free_guard(struct gw_conf *g);
+int gwc_load_cache(const struct ycfg *c, const struct ycfg_node *root, struct gw_conf *g, struct err *err);
+void gwc_free_cache(struct gw_conf *g);
+/* A reload may not change cache: (the in-process cache is sized at start). 0, or -1 with err. */
+int gwc_cache_reloadable(const struct gw_conf *old, const struct gw_conf *neu, struct err *err);
+
 /* auth, keys, tenants, prices, redis, metrics (gw_conf_gov.c); needs providers and models loaded. */
 int gwc_load_gov(const struct ycfg *c, const struct ycfg_node *root, struct gw_conf *g, struct err *err);
 void gwc_free_gov(struct gw_conf *g);

@@ -15,6 +15,7 @@
 #include "gateway/gw.h"
 #include "gateway/gw_conf.h"
 #include "gateway/gw_usage.h"
+#include "gateway/mcp_pool.h"
 #include "gateway/provider.h"
 #include "gateway/router.h"
 
@@ -30,6 +31,7 @@ static void gen_free(struct gw_gen *gen)
 	router_free(gen->router);
 	auth_free(gen->auth);
 	gov_free(gen->gov);
+	mcp_gen_free(gen->mcp);
 	free(gen->usage);
 	free(gen->inflight);
 	if (gen->owns_conf)
@@ -69,7 +71,8 @@ struct gw_gen *gw_gen_new(struct gw *g, struct gw_conf *conf, bool owns, const s
 	gen->nworkers = nworkers > 0 ? nworkers : 1;
 	atomic_init(&gen->holds, gen->nworkers + 1);
 	if ((gen->auth = auth_new(conf, err)) == NULL || (gen->router = gen_router(g, conf, err)) == NULL ||
-	    (gen->gov = gov_new(conf, prev != NULL ? prev->gov : NULL, err)) == NULL)
+	    (gen->gov = gov_new(conf, prev != NULL ? prev->gov : NULL, err)) == NULL ||
+	    (gen->mcp = mcp_gen_new(conf, err)) == NULL)
 		goto fail;
 	gen->route = calloc(gen->nworkers, sizeof(*gen->route));
 	gen->inflight = calloc(gen->nworkers, sizeof(*gen->inflight));

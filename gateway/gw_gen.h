@@ -37,6 +37,7 @@ struct router;
 struct router_local;
 struct gov;
 struct gw_usage_series;
+struct mcp_gen;
 
 struct gw_gen {
 	struct gw_conf *conf; /* owned, except the first generation's (gw.conf) */
@@ -46,6 +47,7 @@ struct gw_gen {
 	struct router *router;
 	struct router_local **route; /* [nworkers]: each worker's round-robin state */
 	struct gov *gov;
+	struct mcp_gen *mcp; /* TLS contexts of the https MCP servers (gateway/mcp_pool.h) */
 	/* /metrics series per (model, tenant): [(nmodels + 1) * (ntenants + 1)], filled on first use */
 	_Atomic(struct gw_usage_series *) *usage;
 	size_t nusage;

@@ -41,6 +41,7 @@
 #include "gateway/gw_gen.h"
 #include "gateway/gw_usage.h"
 #include "gateway/chat_stream.h"
+#include "gateway/mcp.h"
 #include "gateway/req_hdr.h"
 #include "gateway/upstream.h"
 
@@ -70,6 +71,14 @@ static const struct http_route routes[] = {
     {"/readyz", M(HTTP_METHOD_GET) | M(HTTP_METHOD_HEAD), "GET, HEAD", SPANREC_OP_NONE, false, h_readyz},
     {"/metrics", M(HTTP_METHOD_GET) | M(HTTP_METHOD_HEAD), "GET, HEAD", SPANREC_OP_NONE, false, h_metrics},
 };
+
+/* /mcp/{server}: the one prefix route (gateway/mcp.h) */
+static const struct http_route mcp_route = {"/mcp/{server}",
+					    M(HTTP_METHOD_POST) | M(HTTP_METHOD_GET) | M(HTTP_METHOD_DELETE),
+					    "GET, POST, DELETE",
+					    SPANREC_OP_MCP,
+					    true,
+					    mcp_handle};
 
 /* ---- accessors ------------------------------------------------------------------------- */
 
@@ -165,6 +174,7 @@ static void req_account(struct gw_req *r, int status)
 			span_batch_commit(&w->spans);
 		}
 	}
+	mcp_req_end(r, status); /* MCP requests: their own span and metrics */
 	if (r->call != NULL) {
 		upstream_call_cancel(r->call);
 		r->call = NULL;
@@ -384,6 +394,8 @@ static const struct http_route *route_find(const char *path)
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
 		if (strcmp(routes[i].path, path) == 0)
 			return &routes[i];
+	if (strncmp(path, "/mcp/", 5) == 0)
+		return &mcp_route;
 	return NULL;
 }
 
@@ -497,6 +509,9 @@ static struct gw_req *req_new(struct gw_worker *w, struct http_conn *c, const st
 	if (m != NULL) {
 		req_target(r);
 		r->route = route_find(r->path);
+		/* admin.listen set: /healthz, /readyz, /metrics live there only (gateway/admin.h) */
+		if (r->route != NULL && !r->route->api && w->gw->conf->admin_host != NULL)
+			r->route = NULL;
 	}
 	r->api = r->route == NULL || r->route->api;
 	r->start_mono_ns = clock_mono_ns();

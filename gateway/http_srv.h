@@ -40,6 +40,7 @@ struct upstream_call;
 struct http_route;
 struct http_conn;
 struct provider_ops;
+struct mcp_req;
 
 #define HTTP_SRV_OUT_HDRS_MAX 2048 /* response headers a handler may add (http_srv_add_header) */
 
@@ -82,6 +83,12 @@ struct gw_req {
 	uint64_t att_start_mono_ns;    /* the CLIENT span's TTFT counts from here */
 	struct span_attempt att;
 	struct chat_response_info att_resp;
+
+	struct mcp_req *mcp; /* /mcp/{server} (gateway/mcp.h): freed by mcp_req_end when r finishes */
+
+	/* response cache and guardrails (gateway/api_cache.h, api_guard.h): NULL unless used; freed by api_call_fini */
+	struct api_cache_req *cache;
+	struct api_guard_req *guard;
 
 	/* private to http_srv */
 	struct http_conn *conn; /* NULL once the client is gone */

@@ -194,6 +194,18 @@ static void warn_missing_keys(const struct gw_conf *c)
 	}
 }
 
+/* --check-config: what an operator must not miss, on stdout after the "ok" line. */
+static void check_report(const struct gw_conf *c, const char *path)
+{
+	for (size_t i = 0; i < c->nproviders; i++)
+		if (c->providers[i].insecure_skip_verify)
+			printf("%s: warning: tls verification disabled for provider %s (insecure_skip_verify: true)\n",
+			       path, c->providers[i].name);
+	if (c->admin_host != NULL)
+		printf("%s: admin endpoints (/healthz, /readyz, /metrics) on %s:%u, not on server.listen\n", path,
+		       c->admin_host, (unsigned)c->admin_port);
+}
+
 /*
  * Signals are handled here, on the main thread only: they are blocked
  * before the workers start (so every worker inherits the mask) and taken
@@ -213,6 +225,9 @@ static void wait_for_workers(struct gw *g, const sigset_t *set, const char *path
 			/* a bad file is reported and changes nothing: the running generation stays */
 			if (nsig == 0 && gw_reload(g, path, &err) < 0)
 				log_msg(LOG_LVL_ERROR, "config_reload_failed", "reason=\"%s\"", err.msg);
+			/* providers only change on restart: the running ones are what is still unverified */
+			if (nsig == 0)
+				gw_warn_insecure(g->conf);
 			continue;
 		}
 		nsig++;
@@ -249,6 +264,9 @@ static int run(struct gw_conf *conf, const char *path)
 		"addr=%s:%u version=%s workers=%u providers=%zu models=%zu keys=%zu spans=%s", g.conf->listen_host,
 		(unsigned)g.conf->listen_port, LLMGW_VERSION, g.nworkers, g.conf->nproviders, g.conf->nmodels,
 		g.conf->nkeys, g.conf->spans_url[0] != '\0' ? g.conf->spans_url : "off");
+	if (g.conf->admin_host != NULL)
+		log_msg(LOG_LVL_INFO, "admin_listening", "addr=%s:%u paths=\"/healthz /readyz /metrics\"",
+			g.conf->admin_host, (unsigned)g.conf->admin_port);
 	if (!g.conf->auth_enabled)
 		log_msg(LOG_LVL_WARN, "auth_disabled",
 			"detail=\"auth.enabled is false: every caller is served anonymously; for demos only\"");
@@ -278,13 +296,16 @@ int main(int argc, char **argv)
 	}
 	if (cli.check) {
 		warn_missing_keys(conf);
+		gw_warn_insecure(conf);
 		printf("%s: configuration ok (%zu providers, %zu models, %zu keys)\n", cli.config, conf->nproviders,
 		       conf->nmodels, conf->nkeys);
+		check_report(conf, cli.config);
 		gw_conf_free(conf);
 		return 0;
 	}
 	log_init("llmgw-gateway", conf->log_level);
 	warn_missing_keys(conf);
+	gw_warn_insecure(conf);
 	/* a client closing mid-response must cost an EPIPE, not the process */
 	signal(SIGPIPE, SIG_IGN);
 	return run(conf, cli.config);

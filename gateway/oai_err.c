@@ -38,6 +38,8 @@ static const struct oai_err_def defs[GWE__COUNT] = {
     [GWE_RATE_LIMIT_TOKENS] = {429, "tokens", "rate_limit_exceeded", "rate_limited"},
     [GWE_QUOTA_EXCEEDED] = {429, "insufficient_quota", "insufficient_quota", "budget_exceeded"},
     [GWE_LIMITS_UNAVAILABLE] = {503, "api_error", "limits_unavailable", "limits_unavailable"},
+    [GWE_MCP_NOT_ALLOWED] = {403, "permission_error", "mcp_not_allowed", "mcp_not_allowed"},
+    [GWE_GUARDRAIL_DENIED] = {400, "invalid_request_error", "guardrail_denied", "guardrail_denied"},
 };
 
 const struct oai_err_def *oai_err_def(enum gw_error e)

@@ -43,6 +43,8 @@ enum gw_error {
 	GWE_RATE_LIMIT_TOKENS,	 /* 429 tokens per minute of the key or tenant */
 	GWE_QUOTA_EXCEEDED,	 /* 429 daily or monthly budget spent */
 	GWE_LIMITS_UNAVAILABLE,	 /* 503 Redis down with redis.on_failure: reject */
+	GWE_MCP_NOT_ALLOWED,	 /* 403 the key may not use this MCP server (or tool: JSON-RPC error, gateway/mcp.h) */
+	GWE_GUARDRAIL_DENIED,	 /* 400 a guardrail refused the prompt or the answer (gateway/api_guard.h) */
 	GWE__COUNT
 };
 

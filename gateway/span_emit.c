@@ -84,6 +84,21 @@ static void set_name(struct spanrec *r, enum spanrec_op op, const char *model, c
 	SPANREC_SET(r, name, name);
 }
 
+/* The response cache's and the guardrails' share of the SERVER span. */
+static void server_cache_guard(struct spanrec *r, const struct span_req *q)
+{
+	if (q->cache_hit)
+		r->flags |= SPANREC_F_CACHE_HIT | SPANREC_F_CACHE_LOOKUP;
+	else if (q->cache_lookup)
+		r->flags |= SPANREC_F_CACHE_LOOKUP;
+	if (q->guard_denied)
+		r->flags |= SPANREC_F_GUARD_DENIED;
+	if (q->guard_redacted)
+		r->flags |= SPANREC_F_GUARD_REDACTED;
+	if (q->guardrails[0] != '\0')
+		SPANREC_SET(r, guardrails, q->guardrails);
+}
+
 void span_emit_build_server(struct spanrec *r, const struct span_req *q)
 {
 	spanrec_init(r, SPANREC_KIND_SERVER);
@@ -118,6 +133,7 @@ void span_emit_build_server(struct spanrec *r, const struct span_req *q)
 		spanrec_add_meta(r, q->meta[i].key, q->meta[i].value);
 	if (q->meta_overflow)
 		r->flags |= SPANREC_F_META_FULL;
+	server_cache_guard(r, q);
 }
 
 void span_emit_build_client(struct spanrec *r, const struct span_req *q, const struct span_attempt *a)

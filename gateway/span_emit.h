@@ -71,6 +71,12 @@ struct span_req {
 	uint8_t attempts;		/* upstream attempts made (0: none) */
 	bool has_cost;			/* a price was configured and usage came back */
 	int64_t cost_micro;		/* llmgw.cost_usd of the answering attempt */
+	/* response cache (api_cache.c) and guardrails (api_guard.c): SERVER span only */
+	bool cache_hit;	     /* answered from the cache (no upstream attempt) */
+	bool cache_lookup;   /* the cache was consulted: llmgw.cache.hit is set (false unless cache_hit) */
+	bool guard_denied;   /* a guardrail refused the prompt or the answer */
+	bool guard_redacted; /* a guardrail redacted the prompt or the answer */
+	char guardrails[64]; /* names of the rules that fired, comma-separated (never the matched text) */
 };
 
 /* One upstream attempt (CLIENT span). Strings are borrowed. */

@@ -54,7 +54,7 @@ struct sse *sse_new(size_t max_event)
 	if (p == NULL)
 		return NULL;
 	p->max = max_event == 0 ? SSE_MAX_DEFAULT : max_event;
-	buf_init(&p->pend, p->max);
+	buf_init(&p->pend, p->max + 1); /* + the LF of a final CRLF, not counted in max (sse_next) */
 	buf_init(&p->join, p->max);
 	buf_init(&p->last_id, p->max);
 	return p;
@@ -350,7 +350,12 @@ enum sse_rc sse_next(struct sse *p, struct sse_event *ev, struct err *err)
 		}
 		p->cur += tl;
 		p->item_len += tl;
-		if (p->item_len > p->max)
+		/*
+		 * The LF of a CRLF is judged with what follows it, as when a piece
+		 * ends between the two (then it comes as its own SSE_SKIP): the
+		 * verdict must not depend on where the stream was cut.
+		 */
+		if (p->item_len - (tl - 1) > p->max)
 			return too_big(p, err);
 		enum sse_rc rc = line_done(p, ev, tl, err);
 		if (rc != SSE_MORE)

@@ -26,7 +26,8 @@
  * Memory: an item that ends in the piece it started in is reported in
  * place (zero copy, pointers into the caller's piece). Only the part of an
  * item that arrived in earlier pieces is buffered, and one item larger than
- * max_event bytes (raw, terminators included) is an error, never growth.
+ * max_event bytes (raw, terminators included, but for the LF of a CRLF that
+ * ends it) is an error, never growth.
  * Worst case the parser holds max_event bytes of pending item, the same
  * again for joining multi-line data, and the last event id.
  */

@@ -3,10 +3,13 @@
 #
 # The test runner behind `make test` / `make unit`:
 #
-#   B=<build dir> SAN=0|1 [ONLY=unit|integration|e2e|deploy] bash tests/run.sh
+#   B=<build dir> SAN=0|1 [ONLY=unit|fuzz|integration|soak|e2e|deploy] bash tests/run.sh
 #
-# Runs every cmocka unit test binary under $B/tests/unit/, then the
-# integration tests (node:test, real processes on 127.0.0.1), then the
+# Runs every cmocka unit test binary under $B/tests/unit/, then the fuzz
+# targets (one test each: tests/fuzz/fuzz_<x>.c replayed over its corpus, then
+# a short libFuzzer run when $FUZZ_B has the libFuzzer build), then the
+# integration tests (node:test, real processes on 127.0.0.1), a short soak
+# (tests/soak/, one test), then the
 # end-to-end tests when they exist, then the deploy checks (tests/deploy/).
 # Prints each suite's counts and ends with exactly one line
 # "N passed, N failed". Exits 1 if anything failed or if no test ran at all.
@@ -140,6 +143,76 @@ if [ -z "$ONLY" ] || [ "$ONLY" = unit ]; then
 	run_unit
 fi
 
+# ---- fuzz: every tests/fuzz/fuzz_<x>.c target is one test ------------------
+# a) $B/tests/fuzz/replay_<x> (the project's compiler and flags, SAN=1 too)
+#    runs the target once on every file of tests/fuzz/corpus/<x>/;
+# b) when the libFuzzer build exists ($FUZZ_B/fuzz_<x>, made by `make test`
+#    when clang's libFuzzer is installed), tests/fuzz/fuzz-run.sh fuzzes it
+#    for FUZZ_TEST_SECONDS on a scratch copy of the corpus (0: skip).
+#    Default: a 90 s budget shared by the targets (at least 1 s, at most 3 s
+#    each), so the suite stays near 2 minutes however many targets there are.
+# A crash prints the reproducer's path and fails that target.
+if [ -z "${FUZZ_TEST_SECONDS:-}" ]; then
+	nt=$(ls tests/fuzz/fuzz_*.c 2>/dev/null | wc -l)
+	FUZZ_TEST_SECONDS=$((nt > 0 ? 90 / nt : 3))
+	[ "$FUZZ_TEST_SECONDS" -lt 1 ] && FUZZ_TEST_SECONDS=1
+	[ "$FUZZ_TEST_SECONDS" -gt 3 ] && FUZZ_TEST_SECONDS=3
+fi
+if [ -z "${FUZZ_B:-}" ]; then
+	# as the Makefile derives it: build -> build-fuzz, build-x(-san) -> build-fuzz-x
+	fb=${B%-san}
+	case "$B" in
+	build*) FUZZ_B=build-fuzz${fb#build} ;;
+	*) FUZZ_B=$B-fuzz ;;
+	esac
+fi
+
+run_fuzz_one() { # name: 0 when the target passed
+	local n=$1 replay="$BDIR/tests/fuzz/replay_$1" corpus=tests/fuzz/corpus/$1 fbin="$FUZZ_B/fuzz_$1" rc
+	if [ ! -d "$corpus" ] || [ -z "$(ls -A "$corpus" 2>/dev/null)" ]; then
+		echo "-- fuzz: $n: no seed corpus in $corpus/ (every target needs one)"
+		return 1
+	fi
+	if [ ! -x "$replay" ]; then
+		echo "-- fuzz: $n: $replay is not built (make $B/tests/fuzz/replay_$n)"
+		return 1
+	fi
+	timeout --signal=KILL "$UNIT_TIMEOUT" "$replay" "$corpus" >"$log" 2>&1
+	rc=$?
+	if [ "$rc" -ne 0 ]; then
+		tail -n 60 "$log"
+		echo "-- fuzz: $n: replay failed (exit $rc); reproducer: $(sed -n 's/^replay: \(.*\)/\1/p' "$log" | tail -n 1)"
+		return 1
+	fi
+	echo "-- fuzz: $n: $(tail -n 1 "$log" | sed 's/^replay: //') (replay)"
+	if [ "$FUZZ_TEST_SECONDS" != 0 ] && [ -x "$fbin" ]; then
+		bash tests/fuzz/fuzz-run.sh "$fbin" "$corpus" "$FUZZ_TEST_SECONDS" || return 1
+	fi
+	return 0
+}
+
+run_fuzz() {
+	local pass=0 fail=0 f n
+	if [ "$FUZZ_TEST_SECONDS" != 0 ] && ! ls "$FUZZ_B"/fuzz_* >/dev/null 2>&1; then
+		echo "-- fuzz: no libFuzzer build in $FUZZ_B (clang's libFuzzer missing?): corpus replay only"
+	fi
+	for f in tests/fuzz/fuzz_*.c; do
+		[ -f "$f" ] || continue
+		n=$(basename "$f" .c)
+		n=${n#fuzz_}
+		if run_fuzz_one "$n"; then
+			pass=$((pass + 1))
+		else
+			fail=$((fail + 1))
+		fi
+	done
+	suite_report fuzz "$pass" "$fail"
+}
+
+if [ -z "$ONLY" ] || [ "$ONLY" = fuzz ]; then
+	run_fuzz
+fi
+
 if [ -z "$ONLY" ] || [ "$ONLY" = integration ]; then
 	run_node_suite integration tests/integration/
 fi
@@ -168,6 +241,20 @@ if [ "$VALGRIND" = 1 ]; then
 	echo "-- valgrind: $vs process(es) killed, not checked"
 	suite_report valgrind "$vp" "$vf"
 	[ "$vf" -eq 0 ] && rm -rf "$vgdir"
+fi
+
+# ---- soak: a short run of tests/soak/soak.sh, one test ---------------------
+# Mixed traffic through mock -> gateway -> exporter -> sink for
+# SOAK_TEST_SECONDS (default 20; `make soak` runs the long one): fails on RSS
+# growth past its bound (not judged under SAN), a 5xx the mock was not told
+# to send, or a span lost between the gateway and the sink. Never under
+# valgrind: at its rate that would measure valgrind.
+if [ -z "$ONLY" ] || [ "$ONLY" = soak ]; then
+	echo "-- soak: tests/soak/soak.sh (${SOAK_TEST_SECONDS:-20} s)"
+	env -u LLMGW_WRAP B="$BDIR" SOAK_SECONDS="${SOAK_TEST_SECONDS:-20}" bash tests/soak/soak.sh >"$log" 2>&1
+	soak_rc=$?
+	cat "$log"
+	if [ "$soak_rc" -eq 0 ]; then suite_report soak 1 0; else suite_report soak 0 1; fi
 fi
 
 # ---- e2e: the official `openai` npm client against the gateway ------------

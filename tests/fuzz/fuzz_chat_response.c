@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libFuzzer target for what the gateway reads from providers:
- * chat_response_extract() (span facts from a 2xx body) and
- * oai_err_is_openai_error() (relay-or-wrap decision for 4xx/5xx bodies).
+ * chat_response_extract() and embed_response_extract() (span facts from a
+ * 2xx body) and oai_err_is_openai_error() (relay-or-wrap decision for
+ * 4xx/5xx bodies).
  * Checks: extracted strings are NUL-terminated within their fields, usage
- * flags are consistent, and a body judged an OpenAI error really has the
- * shape.
+ * flags are consistent, the scanning extractor and the tree-reading one
+ * agree on every fact they share, and a body judged an OpenAI error really
+ * has the shape.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -14,6 +16,7 @@
 #include <jansson.h>
 
 #include "gateway/chat_parse.h"
+#include "gateway/embed_parse.h"
 #include "gateway/oai_err.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -35,6 +38,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (rc != 0 && (info.has_usage || info.model[0] != '\0'))
 		abort();
 	if (!info.has_usage && (info.prompt_tokens != 0 || info.completion_tokens != 0))
+		abort();
+
+	/* the embeddings flavour: the same facts but no finish_reason, plus data and total counts */
+	struct embed_response_info ei;
+	int erc = embed_response_extract(body, size, &ei);
+	if (strnlen(ei.resp.model, sizeof(ei.resp.model)) == sizeof(ei.resp.model) ||
+	    ei.resp.finish_reason[0] != '\0' ||
+	    (erc != 0 && (ei.resp.has_usage || ei.data_count != 0 || ei.total_tokens != 0)))
+		abort();
+	/*
+	 * chat_response_extract scans the bytes (jscan), embed_response_extract
+	 * reads a jansson tree with chat_response_extract_json: when both read
+	 * the body, the facts they share must be the same.
+	 */
+	if (rc == 0 && erc == 0 &&
+	    (strcmp(info.model, ei.resp.model) != 0 || strcmp(info.id, ei.resp.id) != 0 ||
+	     info.prompt_tokens != ei.resp.prompt_tokens || info.completion_tokens != ei.resp.completion_tokens ||
+	     info.cached_tokens != ei.resp.cached_tokens || info.has_usage != ei.resp.has_usage))
 		abort();
 
 	if (oai_err_is_openai_error(body, size)) {

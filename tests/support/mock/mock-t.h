@@ -59,6 +59,8 @@ struct mock_stats {
 	uint64_t anthropic_messages; /* successful Anthropic /v1/messages answers (streamed or not) */
 	uint64_t gemini_generations; /* successful Gemini generateContent / streamGenerateContent answers */
 	uint64_t stream_errors;	     /* streams ended by an in-band error event (x-mock-stream-error) */
+	uint64_t faults;	     /* answers shaped by x-mock-fault */
+	uint64_t connections_open;   /* live client connections (a gauge: not cleared by reset) */
 };
 
 /*
@@ -92,8 +94,30 @@ struct mock {
 	struct event *reaper;
 	struct mock_stats stats;
 	uint64_t next_id; /* for chatcmpl-mock-<n>, msg_mock_<n>, mock-<n> */
+	char *filler;	  /* MOCK_FILLER_LEN bytes of 'x' for oversize answers (allocated at start) */
 	/* Called by the transports for every complete request (mock_main.c's router). */
 	void (*handle)(struct mock *m, struct mock_req *r);
+};
+
+/*
+ * x-mock-fault: how an answer goes wrong at the transport level (what a
+ * broken provider, a proxy in the way or the wrong service on the port
+ * does). mock_fault.c plays each one; mock_fault.h says what each sends.
+ */
+enum mock_fault_mode {
+	MOCK_FAULT_NONE = 0,
+	MOCK_FAULT_RESET_BEFORE_HEAD, /* RST (h2: RST_STREAM) instead of any answer */
+	MOCK_FAULT_GARBAGE,	      /* non-HTTP bytes, connection left open (HTTP/1.1 only) */
+	MOCK_FAULT_OVERSIZE_HEAD,     /* a head of 160 fields / 80 KiB (HTTP/1.1 only) */
+	MOCK_FAULT_RESET_AFTER_HEAD,  /* head, half the body (streams: nothing), RST */
+	MOCK_FAULT_HALF_CLOSE,	      /* head, half the body, FIN; reads on until the client closes (HTTP/1.1 only) */
+	MOCK_FAULT_HANG_AFTER_HEAD,   /* head, then nothing, ever */
+	MOCK_FAULT_TRICKLE,	      /* head, then one byte (streams: an SSE comment) every trickle_ms, forever */
+	MOCK_FAULT_OVERSIZE_BODY,     /* a body (streams: one event) of body_bytes, chunked */
+	MOCK_FAULT_SSE_NO_DONE,	      /* streams: every event but the last ([DONE]), then a clean end */
+	MOCK_FAULT_SSE_END_EARLY,     /* streams: a clean end after fail_after events (default half) */
+	MOCK_FAULT_SSE_CUT_MID_EVENT, /* streams: half of the next event, then a clean end */
+	MOCK_FAULT__COUNT
 };
 
 /* What the caller asked the mock to do to this one request. */
@@ -103,8 +127,11 @@ struct mock_fault {
 	int first_byte_ms; /* x-mock-first-byte-ms: more delay before the response head */
 	int chunks;	   /* content pieces of a streamed answer */
 	int chunk_delay_ms;
-	int fail_after;	  /* cut a stream after this many content chunks; -1 = never */
-	int stream_error; /* x-mock-stream-error: 1 = end the stream with the format's error event */
+	int fail_after;		   /* cut a stream after this many content chunks; -1 = never */
+	int stream_error;	   /* x-mock-stream-error: 1 = end the stream with the format's error event */
+	enum mock_fault_mode mode; /* x-mock-fault */
+	int trickle_ms;		   /* x-mock-trickle-ms: pause between trickled bytes (default 200) */
+	int body_bytes;		   /* x-mock-body-bytes: size of an oversize body (default 65 MiB) */
 };
 
 /*
@@ -119,6 +146,12 @@ struct mock_req_ops {
 	void (*end)(struct mock_req *r);
 	/* Abrupt end: TCP RST on HTTP/1.1, RST_STREAM on HTTP/2. */
 	void (*reset)(struct mock_req *r);
+	/* Answer bytes written but not yet sent (paces large answers). */
+	size_t (*pending)(struct mock_req *r);
+	/* Optional (NULL on HTTP/2): bytes as they are, no framing, before or instead of a head. */
+	int (*raw)(struct mock_req *r, const void *p, size_t n);
+	/* Optional (NULL on HTTP/2): FIN once what is written is sent; reads on until the client closes. */
+	void (*half_close)(struct mock_req *r);
 };
 
 /*
@@ -148,6 +181,11 @@ struct mock_req {
 	void (*timer_cb)(struct mock_req *r);
 	void *job; /* handler state for a delayed or streamed answer */
 	void (*job_free)(void *job);
+	/* x-mock-fault being played (mock_fault.c); the job above stays the handler's */
+	enum mock_fault_mode fault;
+	int fault_ms;		/* trickle pause */
+	size_t fault_left;	/* oversize filler still to send */
+	const char *fault_text; /* static: the trickle tick, or what ends the oversize body */
 };
 
 #endif

@@ -72,6 +72,7 @@ void mock_conn_register(struct mock *m, struct mock_conn *c)
 	if (m->conns != NULL)
 		m->conns->pprev = &c->next;
 	m->conns = c;
+	m->stats.connections_open++;
 }
 
 void mock_conn_defer_free(struct mock *m, struct mock_conn *c)
@@ -82,6 +83,7 @@ void mock_conn_defer_free(struct mock *m, struct mock_conn *c)
 			c->next->pprev = c->pprev;
 		c->pprev = NULL;
 		c->next = NULL;
+		m->stats.connections_open--;
 	}
 	mock_conn_reap_later(m, &c->reap);
 }

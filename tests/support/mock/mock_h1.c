@@ -9,12 +9,15 @@
  * (that is what the gateway's cancellation tests look for). Pipelined
  * requests wait in the input buffer until the answer before them is
  * complete. This is a test tool: it is strict where clients are uniform
- * (CRLF line ends) and answers anything odd with 400 and a close.
+ * (CRLF line ends) and answers anything odd with 400 and a close. For
+ * x-mock-fault it can also write raw bytes and half-close (FIN while it
+ * keeps reading).
  */
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -35,6 +38,7 @@ enum h1_state {
 	H1_BODY,     /* reading its body */
 	H1_WAIT,     /* the router has it; waiting for the answer */
 	H1_DRAIN,    /* last answer written; close (or RST) once it is flushed */
+	H1_HALF,     /* x-mock-fault half-close: FIN once flushed, then read (and drop) until the client closes */
 	H1_DEAD,
 };
 
@@ -59,6 +63,7 @@ struct h1 {
 	bool resp_chunked;
 	bool resp_nobody; /* HEAD: the head says what a GET would get, no body */
 	bool rst;	  /* DRAIN ends with a TCP RST */
+	bool shut_wr;	  /* HALF: the FIN went out */
 	bool processing;
 	bool again;
 };
@@ -184,11 +189,51 @@ static void h1_reset(struct mock_req *r)
 	h1_drain(c);
 }
 
+static size_t h1_pending(struct mock_req *r)
+{
+	struct h1 *c = r->conn;
+	return evbuffer_get_length(bufferevent_get_output(c->bev));
+}
+
+static int h1_raw(struct mock_req *r, const void *p, size_t n)
+{
+	struct h1 *c = r->conn;
+	c->resp_chunked = false; /* what follows (end) adds no framing either */
+	return evbuffer_add(bufferevent_get_output(c->bev), p, n);
+}
+
+/* The FIN, once everything written is sent (shutdown now would cut what is still queued). */
+static void h1_shut_wr(struct h1 *c)
+{
+	if (c->shut_wr)
+		return;
+	c->shut_wr = true;
+	shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+}
+
+static void h1_half_close(struct mock_req *r)
+{
+	struct h1 *c = r->conn;
+	mock_req_detach(r, false);
+	c->req = NULL;
+	c->keep_alive = false;
+	c->state = H1_HALF;
+	/* Keep reading so the client's own close is seen, but not forever. */
+	struct timeval idle = {.tv_sec = H1_IDLE_TIMEOUT_S, .tv_usec = 0};
+	bufferevent_set_timeouts(c->bev, &idle, NULL);
+	bufferevent_enable(c->bev, EV_READ);
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		h1_shut_wr(c);
+}
+
 static const struct mock_req_ops h1_ops = {
     .head = h1_head,
     .body = h1_body,
     .end = h1_end,
     .reset = h1_reset,
+    .pending = h1_pending,
+    .raw = h1_raw,
+    .half_close = h1_half_close,
 };
 
 /* true if the comma-separated header value v has token tok (case-insensitive). */
@@ -447,15 +492,25 @@ static void h1_process(struct h1 *c)
 
 static void h1_read_cb(struct bufferevent *bev, void *arg)
 {
-	(void)bev;
-	h1_process(arg);
+	struct h1 *c = arg;
+	if (c->state == H1_HALF) {
+		/* After our FIN nothing the client sends can be answered. */
+		struct evbuffer *in = bufferevent_get_input(bev);
+		evbuffer_drain(in, evbuffer_get_length(in));
+		return;
+	}
+	h1_process(c);
 }
 
 static void h1_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct h1 *c = arg;
-	if (c->state == H1_DRAIN && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+	if (evbuffer_get_length(bufferevent_get_output(bev)) != 0)
+		return;
+	if (c->state == H1_DRAIN)
 		h1_close(c, false);
+	else if (c->state == H1_HALF)
+		h1_shut_wr(c);
 }
 
 static void h1_event_cb(struct bufferevent *bev, short what, void *arg)

@@ -213,11 +213,19 @@ static void h2_reset(struct mock_req *r)
 	stream_kick(s);
 }
 
+static size_t h2_pending(struct mock_req *r)
+{
+	struct h2s *s = r->conn;
+	return evbuffer_get_length(s->out);
+}
+
+/* No raw bytes or half-close on HTTP/2: x-mock-fault modes that need them are refused before. */
 static const struct mock_req_ops h2_ops = {
     .head = h2_head,
     .body = h2_body,
     .end = h2_end,
     .reset = h2_reset,
+    .pending = h2_pending,
 };
 
 static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, void *ud)

@@ -33,6 +33,7 @@
 #include "tests/support/mock/mock_azure.h"
 #include "tests/support/mock/mock_conn.h"
 #include "tests/support/mock/mock_embed.h"
+#include "tests/support/mock/mock_fault.h"
 #include "tests/support/mock/mock_gemini.h"
 #include "tests/support/mock/mock_openai.h"
 #include "tests/support/mock/mock_reply.h"
@@ -85,7 +86,10 @@ static void usage(FILE *f)
 	      "  /v1/embeddings, /v1/models), Anthropic (POST /v1/messages), Gemini (POST\n"
 	      "  /v1beta/models/{model}:generateContent, :streamGenerateContent[?alt=sse]).\n"
 	      "  Per-request headers: x-mock-latency-ms, x-mock-status, x-mock-retry-after, x-mock-chunks,\n"
-	      "  x-mock-chunk-delay-ms, x-mock-first-byte-ms, x-mock-fail-after, x-mock-stream-error.\n"
+	      "  x-mock-chunk-delay-ms, x-mock-first-byte-ms, x-mock-fail-after, x-mock-stream-error,\n"
+	      "  x-mock-fault (see below), x-mock-trickle-ms, x-mock-body-bytes.\n"
+	      "  x-mock-fault: reset-before-head, garbage, oversize-head, reset-after-head, half-close,\n"
+	      "  hang-after-head, trickle, oversize-body, sse-no-done, sse-end-early, sse-cut-mid-event.\n"
 	      "  Control: GET /_mock/requests, GET /_mock/stats, POST /_mock/reset.\n",
 	      f);
 }
@@ -189,6 +193,38 @@ static void reply_error(struct mock *m, struct mock_req *r, const struct route *
 	}
 }
 
+/* x-mock-fault and its parameters into f; -1 (answered 400) when one is bad or needs HTTP/1.1. */
+static int fault_mode(struct mock *m, struct mock_req *r, const struct route *rt, struct mock_fault *f)
+{
+	const char *v = mock_req_header(r, "x-mock-fault");
+	char msg[384];
+	f->mode = MOCK_FAULT_NONE;
+	f->trickle_ms = MOCK_FAULT_TRICKLE_DEFAULT_MS;
+	f->body_bytes = MOCK_FAULT_BODY_DEFAULT;
+	if (v != NULL && mock_fault_parse(v, &f->mode) != 0) {
+		snprintf(msg, sizeof(msg), "x-mock-fault must be one of: %s", mock_fault_names());
+		goto bad;
+	}
+	if (header_int(r, "x-mock-trickle-ms", 1, MOCK_MAX_LATENCY_MS, &f->trickle_ms) != 0 ||
+	    header_int(r, "x-mock-body-bytes", 1, MOCK_FAULT_BODY_MAX, &f->body_bytes) != 0) {
+		snprintf(msg, sizeof(msg), "x-mock-trickle-ms must be 1-%d and x-mock-body-bytes 1-%d",
+			 MOCK_MAX_LATENCY_MS, MOCK_FAULT_BODY_MAX);
+		goto bad;
+	}
+	if (mock_fault_needs_h1(f->mode) && strcmp(r->http_version, "2") == 0) {
+		snprintf(msg, sizeof(msg), "x-mock-fault %s needs HTTP/1.1", mock_fault_name(f->mode));
+		goto bad;
+	}
+	r->fault = f->mode;
+	r->fault_ms = f->trickle_ms;
+	r->fault_left = (size_t)f->body_bytes;
+	return 0;
+bad:
+	m->stats.bad_requests++;
+	reply_error(m, r, rt, 400, 0, "invalid_request_error", "mock_bad_header", msg);
+	return -1;
+}
+
 /* Works out the fault plan: headers win over the command line. -1 (answered 400) on a bad header. */
 static int fault_plan(struct mock *m, struct mock_req *r, const struct route *rt, struct mock_fault *f)
 {
@@ -219,7 +255,7 @@ static int fault_plan(struct mock *m, struct mock_req *r, const struct route *rt
 	}
 	if (ra != NULL)
 		mock_req_add_header(r, "Retry-After", ra);
-	return 0;
+	return fault_mode(m, r, rt, f);
 }
 
 static json_t *stats_json(const struct mock_stats *s)
@@ -235,6 +271,8 @@ static json_t *stats_json(const struct mock_stats *s)
 		json_object_set_new(v, "anthropic_messages", json_integer((json_int_t)s->anthropic_messages));
 		json_object_set_new(v, "gemini_generations", json_integer((json_int_t)s->gemini_generations));
 		json_object_set_new(v, "stream_errors", json_integer((json_int_t)s->stream_errors));
+		json_object_set_new(v, "faults", json_integer((json_int_t)s->faults));
+		json_object_set_new(v, "connections_open", json_integer((json_int_t)s->connections_open));
 	}
 	return v;
 }
@@ -247,8 +285,10 @@ static void serve_control(struct mock *m, struct mock_req *r)
 	} else if (strcmp(r->path, "/_mock/stats") == 0 && get) {
 		mock_reply_json(m, r, 200, stats_json(&m->stats), 0);
 	} else if (strcmp(r->path, "/_mock/reset") == 0 && post) {
+		uint64_t open = m->stats.connections_open; /* a gauge: what is open stays open */
 		mock_reqlog_clear(m->reqlog);
 		memset(&m->stats, 0, sizeof(m->stats));
+		m->stats.connections_open = open;
 		mock_reply_json(m, r, 200, json_pack("{s:b}", "ok", 1), 0);
 	} else {
 		mock_reply_oai_error(
@@ -323,6 +363,9 @@ static void on_request(struct mock *m, struct mock_req *r)
 	rt = find_route(r->path);
 	if (fault_plan(m, r, rt, &f) != 0)
 		return;
+	/* reset-before-head, garbage, oversize-head: no answer at all, whatever else was asked */
+	if (mock_fault_instead(r))
+		return;
 	if (f.status != 0 && f.status != 200) {
 		char code[32], msg[128];
 		m->stats.injected_errors++;
@@ -348,8 +391,11 @@ static int setup(struct mock *m)
 	m->handle = on_request;
 	m->base = event_base_new();
 	m->reqlog = mock_reqlog_new();
-	if (m->base == NULL || m->reqlog == NULL) {
-		log_msg(LOG_LVL_ERROR, "init_failed", "what=event_base/reqlog");
+	m->filler = malloc(MOCK_FILLER_LEN);
+	if (m->filler != NULL)
+		memset(m->filler, 'x', MOCK_FILLER_LEN);
+	if (m->base == NULL || m->reqlog == NULL || m->filler == NULL) {
+		log_msg(LOG_LVL_ERROR, "init_failed", "what=event_base/reqlog/filler");
 		return -1;
 	}
 	if (m->opts.tls_cert != NULL) {
@@ -397,6 +443,7 @@ out:
 			event_free(sigs[i]);
 	SSL_CTX_free(m.tls);
 	mock_reqlog_free(m.reqlog);
+	free(m.filler);
 	if (m.base != NULL)
 		event_base_free(m.base);
 	return rc;

@@ -18,6 +18,7 @@
 
 #include "common/log.h"
 #include "tests/support/mock/mock_conn.h"
+#include "tests/support/mock/mock_fault.h"
 #include "tests/support/mock/mock_req.h"
 
 static void req_free(struct mock_reap *self)
@@ -128,6 +129,8 @@ void mock_req_respond(struct mock_req *r, int status, const char *ctype, struct 
 		goto out;
 	size_t len = evbuffer_get_length(body);
 	evhttp_add_header(&r->out_headers, "Content-Type", ctype);
+	if (r->fault != MOCK_FAULT_NONE && mock_fault_whole(r, status, body))
+		goto out;
 	r->head_sent = true;
 	if (r->ops->head(r, status, (long)len) != 0)
 		goto out;

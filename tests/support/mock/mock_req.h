@@ -42,7 +42,7 @@ const char *mock_req_body(struct mock_req *r, size_t *len);
 /* Adds a response header (before the head is sent); -1 if it is not a valid header. */
 int mock_req_add_header(struct mock_req *r, const char *name, const char *value);
 
-/* Answers at once: status, Content-Type ctype, body (taken; freed here). */
+/* Answers at once: status, Content-Type ctype, body (taken; freed here); an x-mock-fault may break it. */
 void mock_req_respond(struct mock_req *r, int status, const char *ctype, struct evbuffer *body);
 
 /* A streamed answer: head now, then pieces, then end (or reset). Each returns -1 once detached. */

@@ -12,12 +12,14 @@
  * so with a chunk delay every event leaves in its own write and a reader
  * sees them arrive one by one. A cut is made only after the events before
  * it were handed to the transport, which flushes them before the reset.
+ * An x-mock-fault (mock_fault.c) may take the stream over once its head is
+ * out, or end it at the cut some other way than a reset.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/log.h"
+#include "tests/support/mock/mock_fault.h"
 #include "tests/support/mock/mock_req.h"
 #include "tests/support/mock/mock_sse.h"
 
@@ -130,12 +132,13 @@ static void sse_step(struct mock_req *r)
 		s->head_sent = true;
 		if (mock_req_stream_head(r, 200, s->ctype) != 0)
 			return;
+		/* hang-after-head, trickle, oversize-body: the fault plays the rest */
+		if (mock_fault_stream_head(r))
+			return;
 	}
 	for (;;) {
 		if (s->cut_after >= 0 && s->next >= (size_t)s->cut_after) {
-			s->m->stats.resets++;
-			log_msg(LOG_LVL_INFO, "stream_cut", "after_events=%d", s->cut_after);
-			mock_req_reset(r);
+			mock_fault_stream_cut(r, s->next, s->next < s->n ? s->ev[s->next] : NULL);
 			return;
 		}
 		if (s->next == s->n) {
@@ -159,7 +162,7 @@ void mock_sse_play(struct mock *m, struct mock_req *r, struct mock_sse *s, int h
 {
 	s->m = m;
 	s->chunk_delay_ms = chunk_delay_ms;
-	s->cut_after = cut_after;
+	s->cut_after = mock_fault_stream_cut_at(r, s->n, cut_after);
 	mock_req_set_job(r, s, job_free);
 	m->stats.streams++;
 	if (head_delay_ms > 0 && mock_req_after(r, head_delay_ms, sse_step) == 0) {

@@ -198,6 +198,21 @@ static const struct bad_case bad_cases[] = {
     {"providers:\n  - { name: p, type: mock, timeout: forever }\n" MODEL, "timeout"},
     {"providers:\n  - { name: p, type: mock, gen_ai_provider: \"\" }\n" MODEL, "gen_ai_provider"},
     {"- a\n- b\n", "gw.yaml"},
+    /* security keys: insecure_skip_verify only where it means something, admin.listen its own port */
+    {"providers:\n  - { name: p, type: openai, base_url: \"http://x\", insecure_skip_verify: true }\n" MODEL,
+     "providers[0].insecure_skip_verify: only for https:// base URLs"},
+    {"providers:\n  - { name: p, type: mock, insecure_skip_verify: false }\n" MODEL,
+     "providers[0].insecure_skip_verify: only for https:// base URLs (a mock provider"},
+    {"providers:\n  - { name: p, type: openai, base_url: \"https://x\", insecure_skip_verify: maybe }\n" MODEL,
+     "insecure_skip_verify: expected true or false"},
+    {"providers:\n  - { name: p, type: openai, base_url: \"https://x\", ca_file: /dev/null, insecure_skip_verify: "
+     "true }\n" MODEL,
+     "providers[0].insecure_skip_verify: contradicts ca_file"},
+    {"server: { listen: \"127.0.0.1:8080\" }\nadmin: { listen: \"0.0.0.0:8080\" }\n" PROV MODEL,
+     "gw.yaml:2:18: admin.listen: same port as server.listen"},
+    {"admin: { listen: \"127.0.0.1\" }\n" PROV MODEL, "admin.listen: missing :port"},
+    {"admin: { listen: \"127.0.0.1:0\" }\n" PROV MODEL, "admin.listen"},
+    {"admin: { listen: \"127.0.0.1:9091\", ready: x }\n" PROV MODEL, "admin.ready: unknown key"},
 };
 
 static void test_bad(void **state)
@@ -778,6 +793,38 @@ static void test_targets_limit(void **state)
 	free(text);
 }
 
+/* admin.listen and insecure_skip_verify load, default off, and a reload cannot change them. */
+static void test_security_keys(void **state)
+{
+	(void)state;
+	struct err err;
+	struct gw_conf *a = load(PROV MODEL OPEN, &err), *b;
+	assert_non_null(a);
+	assert_null(a->admin_host); /* default: the admin paths stay on server.listen */
+	assert_false(a->providers[0].insecure_skip_verify);
+	b = load("admin: { listen: \"[::1]:9091\" }\n" PROV MODEL OPEN, &err);
+	assert_non_null(b);
+	assert_string_equal(b->admin_host, "::1");
+	assert_int_equal(b->admin_port, 9091);
+	assert_int_equal(gw_conf_reloadable(a, b, &err), -1);
+	assert_non_null(strstr(err.msg, "admin: changed"));
+	gw_conf_free(a);
+	gw_conf_free(b);
+
+#define HTTPS_P(extra) "providers:\n  - { name: p, type: openai, base_url: \"https://api.example\"" extra " }\n"
+	a = load(HTTPS_P("") MODEL OPEN, &err);
+	b = load(HTTPS_P(", insecure_skip_verify: true") MODEL OPEN, &err);
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_false(a->providers[0].insecure_skip_verify);
+	assert_true(b->providers[0].insecure_skip_verify);
+	assert_int_equal(gw_conf_reloadable(a, b, &err), -1); /* turning it on or off needs a restart */
+	assert_non_null(strstr(err.msg, "providers[0] ('p'): changed"));
+	gw_conf_free(a);
+	gw_conf_free(b);
+#undef HTTPS_P
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -795,6 +842,7 @@ int main(void)
 	    cmocka_unit_test(test_routing_errors),
 	    cmocka_unit_test(test_target_indexes),
 	    cmocka_unit_test(test_targets_limit),
+	    cmocka_unit_test(test_security_keys),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -392,6 +392,27 @@ static void test_oversize(void **state)
 		}
 	}
 
+	/*
+	 * With CRLF endings the bound is the same wherever the stream is cut
+	 * (fuzz_sse found a cut between the last CR and LF accepting what the
+	 * whole stream refused): the LF of the final CRLF is not counted.
+	 */
+	for (size_t len = max; len <= max + 2; len++) {
+		size_t body = len - 10; /* "data: " + body + "\r\n\r\n" */
+		memcpy(ev, "data: ", 6);
+		memset(ev + 6, 'x', body);
+		memcpy(ev + 6 + body, "\r\n\r\n", 4);
+		for (size_t cut = 0; cut <= len; cut++) {
+			struct collect c;
+			int rc;
+			collect_init(&c);
+			run_cuts(ev, len, &cut, 1, max, &c, &rc);
+			assert_int_equal(rc, len <= max + 1 ? 0 : -1);
+			assert_int_equal(c.events, len <= max + 1 ? 1 : 0);
+			collect_fini(&c);
+		}
+	}
+
 	/* a line that never ends is cut off at max, the error sticks */
 	struct sse *p = sse_new(max);
 	struct sse_event e;
