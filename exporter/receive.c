@@ -29,9 +29,9 @@
 #include "common/spanpipe.h"
 #include "common/spanrec.h"
 
-#define RECEIVE_BURST 1024 /* records per wakeup (whole messages: up to 31 more) */
-#define RECEIVE_STOP_MAX 65536		     /* records read after SIGTERM before closing */
-#define RECEIVE_MAX_MSG (64 * 1024)	     /* SPANPIPE_BATCH_MAX records, and room to spare */
+#define RECEIVE_BURST 1024	    /* records per wakeup (whole messages: up to 31 more) */
+#define RECEIVE_STOP_MAX 65536	    /* records read after SIGTERM before closing */
+#define RECEIVE_MAX_MSG (64 * 1024) /* SPANPIPE_BATCH_MAX records, and room to spare */
 static_assert(SPANPIPE_BATCH_MAX * sizeof(struct spanrec) <= RECEIVE_MAX_MSG, "a full batch fits one message");
 #define RECEIVE_LOG_BURST 10		     /* bad-record lines ... */
 #define RECEIVE_LOG_WINDOW_NS 10000000000ull /* ... per 10 s */

@@ -129,8 +129,8 @@ enum chat_perr chat_fail_duplicate(struct chat_parse_err *e, const char *key)
 {
 	e->code = CHAT_DUPLICATE_KEY;
 	e->param = key;
-	snprintf(e->msg, sizeof(e->msg),
-		 "'%s' appears more than once in the request body; send each parameter once", key);
+	snprintf(e->msg, sizeof(e->msg), "'%s' appears more than once in the request body; send each parameter once",
+		 key);
 	return CHAT_DUPLICATE_KEY;
 }
 
@@ -203,8 +203,8 @@ static enum chat_perr scan_stream(const struct req_fields *f, struct chat_reques
 	if (jscan_int(&f->n, &n) && n > 0)
 		req->n_choices = n > 65535 ? 65535u : (unsigned)n;
 	/* max_completion_tokens when it is an integer, else max_tokens (for the token-limit estimate) */
-	const struct jscan_val *mt = f->max_completion_tokens.type == JSCAN_INTEGER ? &f->max_completion_tokens
-										    : &f->max_tokens;
+	const struct jscan_val *mt =
+	    f->max_completion_tokens.type == JSCAN_INTEGER ? &f->max_completion_tokens : &f->max_tokens;
 	if (jscan_int(mt, &n) && n > 0 && n < INT64_C(1) << 32)
 		req->max_tokens = (uint32_t)n;
 	return CHAT_OK;

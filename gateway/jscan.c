@@ -22,7 +22,7 @@
 struct jp {
 	const char *s, *p, *end;
 	struct jscan_err *e;
-	unsigned depth;				  /* containers open */
+	unsigned depth;				     /* containers open */
 	unsigned char kind[JSCAN_MAX_DEPTH / 8 + 1]; /* bit set: that level is an object */
 };
 

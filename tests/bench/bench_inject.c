@@ -172,7 +172,8 @@ static int run_paced(int sock, struct inject_state *s, const struct inject_opts 
 		}
 		while (s->issued < due) {
 			unsigned long long n = due - s->issued;
-			if (send_batch(sock, s, n < SPANPIPE_BATCH_MAX ? (size_t)n : SPANPIPE_BATCH_MAX, NN_DONTWAIT) < 0)
+			if (send_batch(sock, s, n < SPANPIPE_BATCH_MAX ? (size_t)n : SPANPIPE_BATCH_MAX, NN_DONTWAIT) <
+			    0)
 				return -1;
 		}
 		tick += INJECT_TICK_NS;
