@@ -64,11 +64,11 @@ enum spanrec_op {
 #define SPANREC_F_META_FULL (1u << 4)	  /* more caller metadata than slots */
 #define SPANREC_F_HAS_COST (1u << 5)	  /* cost_micro_usd is meaningful */
 /* version 2 */
-#define SPANREC_F_CACHE_HIT (1u << 6)	    /* answered from the response cache */
-#define SPANREC_F_GUARD_DENIED (1u << 7)    /* a guardrail refused the request or the answer */
-#define SPANREC_F_GUARD_REDACTED (1u << 8)  /* a guardrail redacted text in the prompt or the answer */
-#define SPANREC_F_JSONRPC_ERROR (1u << 9)   /* jsonrpc_error_code is meaningful (MCP) */
-#define SPANREC_F_CACHE_LOOKUP (1u << 10)   /* the response cache was consulted (llmgw.cache.hit; CACHE_HIT says how) */
+#define SPANREC_F_CACHE_HIT (1u << 6)	   /* answered from the response cache */
+#define SPANREC_F_GUARD_DENIED (1u << 7)   /* a guardrail refused the request or the answer */
+#define SPANREC_F_GUARD_REDACTED (1u << 8) /* a guardrail redacted text in the prompt or the answer */
+#define SPANREC_F_JSONRPC_ERROR (1u << 9)  /* jsonrpc_error_code is meaningful (MCP) */
+#define SPANREC_F_CACHE_LOOKUP (1u << 10)  /* the response cache was consulted (llmgw.cache.hit; CACHE_HIT says how) */
 #define SPANREC_F__ALL ((1u << 11) - 1)
 
 struct spanrec_meta {
@@ -123,11 +123,11 @@ struct spanrec {
 	struct spanrec_meta meta[SPANREC_META_MAX];
 
 	/* version 2: appended after meta (a version 1 record upgrades with all of this zero) */
-	char guardrails[48];	 /* llmgw.guardrail.rules: names of the rules that fired, comma-separated */
-	char mcp_method[40];	 /* mcp.method.name, e.g. "notifications/roots/list_changed" (32) */
-	char mcp_session_id[64]; /* mcp.session.id */
-	char tool_name[64];	 /* gen_ai.tool.name */
-	char jsonrpc_id[32];	 /* jsonrpc.request.id (a number or a string, as text) */
+	char guardrails[48];	    /* llmgw.guardrail.rules: names of the rules that fired, comma-separated */
+	char mcp_method[40];	    /* mcp.method.name, e.g. "notifications/roots/list_changed" (32) */
+	char mcp_session_id[64];    /* mcp.session.id */
+	char tool_name[64];	    /* gen_ai.tool.name */
+	char jsonrpc_id[32];	    /* jsonrpc.request.id (a number or a string, as text) */
 	int32_t jsonrpc_error_code; /* rpc.jsonrpc.error_code with SPANREC_F_JSONRPC_ERROR */
 	uint8_t reserved2[4];
 };

@@ -303,7 +303,7 @@ static void spanview_meta(struct spanview *v, const struct spanrec_meta *m, size
 	}
 }
 
-/* Response cache and guardrails (docs/span-schema.md): hit only when the cache was consulted; rule names, never text. */
+/* Response cache and guardrails (docs/span-schema.md): hit only when consulted; rule names, never text. */
 static void spanview_cache_guard(struct spanview *v, const struct spanrec *r)
 {
 	if (r->flags & (SPANREC_F_CACHE_HIT | SPANREC_F_CACHE_LOOKUP))

@@ -206,7 +206,8 @@ int api_cache_begin(struct gw_req *r, const struct gw_model *m, enum provider_op
 		return 0;
 	}
 	if (parse_mode(http_srv_header(r, "x-llmgw-cache"), &mode) < 0) {
-		http_srv_reply_error(r, GWE_INVALID_REQUEST, NULL, "the x-llmgw-cache header must be on, off or refresh");
+		http_srv_reply_error(r, GWE_INVALID_REQUEST, NULL,
+				     "the x-llmgw-cache header must be on, off or refresh");
 		return -1;
 	}
 	bool use = mode == MODE_ON || mode == MODE_REFRESH || (mode == MODE_DEFAULT && m->cache.enabled);

@@ -429,7 +429,8 @@ static int relay_send(struct gw_req *r)
 {
 	int rc = 0;
 	if (r->relay_out.len > 0) {
-		api_cache_capture(r, r->relay_out.data, r->relay_out.len); /* what the client gets is what a hit replays */
+		api_cache_capture(r, r->relay_out.data,
+				  r->relay_out.len); /* what the client gets is what a hit replays */
 		rc = http_srv_stream_write(r, r->relay_out.data, r->relay_out.len);
 	}
 	buf_reset(&r->relay_out);

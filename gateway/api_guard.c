@@ -47,8 +47,9 @@ int api_guard_init(struct gw *g, struct err *err)
 		for (int a = 0; a < AC__COUNT; a++) {
 			char labels[64];
 			snprintf(labels, sizeof(labels), "stage=\"%s\",action=\"%s\"", st[s], ac[a]);
-			m->actions[s][a] = metrics_counter(g->metrics.reg, "llmgw_guardrail_actions_total",
-							   "Requests a guardrail redacted or refused, by stage", labels);
+			m->actions[s][a] =
+			    metrics_counter(g->metrics.reg, "llmgw_guardrail_actions_total",
+					    "Requests a guardrail redacted or refused, by stage", labels);
 			if (m->actions[s][a] == NULL)
 				return err_set(err, ENOMEM, "cannot register llmgw_guardrail_actions_total");
 		}
@@ -70,10 +71,9 @@ static struct guard_ctx ctx_for(const struct gw_req *r, unsigned stage)
 {
 	const struct gw_conf *c = req_conf(r);
 	const struct gw_key *k = r->span.ident != NULL ? r->span.ident->key : NULL;
-	guard_mask all = (r->model_index < c->nmodels ? c->models[r->model_index].guards : 0) |
-			 (k != NULL ? k->guards : 0);
-	return (struct guard_ctx){c->guards, c->nguards, guard_mask_stage(c->guards, c->nguards, all, stage),
-				  r->w->id};
+	guard_mask all =
+	    (r->model_index < c->nmodels ? c->models[r->model_index].guards : 0) | (k != NULL ? k->guards : 0);
+	return (struct guard_ctx){c->guards, c->nguards, guard_mask_stage(c->guards, c->nguards, all, stage), r->w->id};
 }
 
 static struct api_guard_req *state(struct gw_req *r)
@@ -231,7 +231,7 @@ static int filter(void *arg, const char *data, size_t len, struct buf *out)
 	note(r, g, ST_OUTPUT, &v);
 	if (rc < 0)
 		return -1;
-	return rc == GUARD_JSON_DENIED	 ? CHAT_STREAM_FILTER_DENY
+	return rc == GUARD_JSON_DENIED ? CHAT_STREAM_FILTER_DENY
 	       : rc == GUARD_JSON_PASS ? CHAT_STREAM_FILTER_PASS
 				       : CHAT_STREAM_FILTER_REPLACE;
 }

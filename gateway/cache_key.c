@@ -115,8 +115,8 @@ static void put_string(struct sink *s, const char *str, size_t n)
 /* Members the answer never depends on (top level only). */
 static bool skipped(const char *key, size_t n)
 {
-	static const char *const skip[] = {"user",	       "metadata",	    "store", "stream", "stream_options",
-					   "prompt_cache_key", "safety_identifier", NULL};
+	static const char *const skip[] = {
+	    "user", "metadata", "store", "stream", "stream_options", "prompt_cache_key", "safety_identifier", NULL};
 	for (size_t i = 0; skip[i] != NULL; i++)
 		if (strlen(skip[i]) == n && memcmp(key, skip[i], n) == 0)
 			return true;

@@ -56,8 +56,7 @@ static void on_get(void *arg, const struct redisReply *r)
 		cb(cbarg, 0, 0, NULL, 0);
 		return;
 	}
-	if (r->type != REDIS_REPLY_STRING || r->len < HDR || memcmp(r->str, MAGIC, 4) != 0 ||
-	    r->len - HDR > max_len) {
+	if (r->type != REDIS_REPLY_STRING || r->len < HDR || memcmp(r->str, MAGIC, 4) != 0 || r->len - HDR > max_len) {
 		cb(cbarg, -1, 0, NULL, 0);
 		return;
 	}

@@ -41,8 +41,8 @@ struct chat_stream {
 	uint64_t finished; /* bit i: choice i has a finish_reason (i < 64) */
 	enum cs_state state;
 	enum chat_stream_end end;
-	bool drop_lf;	   /* the dropped event ended with a CR: its LF may come as the next item */
-	struct buf fout;   /* the filter's replacement events */
+	bool drop_lf;	 /* the dropped event ended with a CR: its LF may come as the next item */
+	struct buf fout; /* the filter's replacement events */
 };
 
 /* What to do with one item. */

@@ -372,9 +372,17 @@ static const struct {
 };
 #define NSHAPES (sizeof(key_shapes) / sizeof(key_shapes[0]))
 
+/* Could a run starting with c be a key? (the first letters of key_shapes: most words stop here) */
+static bool key_first(int c)
+{
+	return c == 's' || c == 'r' || c == 'A' || c == 'g' || c == 'x' || c == 'h';
+}
+
 /* A whole run that is a key. */
 static bool key_is(const char *s, size_t n)
 {
+	if (!key_first((unsigned char)s[0]))
+		return false;
 	for (size_t i = 0; i < NSHAPES; i++)
 		if (n >= key_shapes[i].plen + key_shapes[i].min_body &&
 		    memcmp(s, key_shapes[i].prefix, key_shapes[i].plen) == 0)
@@ -401,7 +409,7 @@ static bool key_next(const struct view *v, size_t pos, size_t *ms, size_t *me)
 			i++;
 			continue;
 		}
-		bool start = !is_key(byte_at(v, (long)i - 1));
+		bool start = !is_key(byte_at(v, (long)i - 1)) && key_first((unsigned char)v->t[i]);
 		size_t j = i;
 		while (j < v->len && is_key((unsigned char)v->t[j]))
 			j++;

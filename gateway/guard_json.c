@@ -30,6 +30,21 @@ struct scan {
 	bool matched;
 };
 
+/*
+ * String v unescaped into dst (room for v->len bytes), NUL-terminated (the
+ * rule engine wants that); its length. Most strings have no escape at all:
+ * those are copied as they are.
+ */
+static size_t unescape_into(const struct jscan_val *v, char *dst)
+{
+	if (memchr(v->p, '\\', v->len) == NULL) {
+		memcpy(dst, v->p + 1, v->len - 2);
+		dst[v->len - 2] = '\0';
+		return v->len - 2;
+	}
+	return jscan_str(v, dst, v->len);
+}
+
 /* Runs the rules over one JSON string; -1 on ENOMEM. */
 static int scan_str(struct scan *sc, const struct jscan_val *str)
 {
@@ -38,7 +53,7 @@ static int scan_str(struct scan *sc, const struct jscan_val *str)
 	buf_reset(&sc->text);
 	if (buf_reserve(&sc->text, str->len) < 0)
 		return -1;
-	size_t n = jscan_str(str, sc->text.data, str->len);
+	size_t n = unescape_into(str, sc->text.data);
 	buf_reset(&sc->sink);
 	int rc = guard_text(sc->c, sc->s, sc->text.data, n, &sc->sink, sc->v);
 	if (rc < 0)
@@ -382,9 +397,11 @@ static void remember_ids(struct guard_sse *g, const struct jscan_val *root)
 
 /* One choice of a chunk: what it releases now, and whether the chunk must change for it. */
 struct choice_out {
-	size_t idx, pos; /* choice index; position in "choices" */
-	size_t off, len; /* its released text in g->rel */
-	bool change;
+	size_t idx, pos;	  /* choice index; position in "choices" */
+	size_t off, len;	  /* its released text in g->rel */
+	struct jscan_val cval;	  /* where its text was in the chunk (a string or null), JSCAN_NONE: nowhere */
+	struct jscan_val lp;	  /* its logprobs when not null */
+	bool change, text_change; /* the chunk changes for it; its text does */
 };
 
 #define CHUNK_CHOICES_MAX GUARD_SSE_CHOICES
@@ -399,6 +416,9 @@ static int push_choice(struct guard_sse *g, const struct jscan_val *ch, size_t p
 	if (!legacy && (!jscan_get(ch, "delta", &delta) || !jscan_get(&delta, "content", &text)))
 		text.type = JSCAN_NONE;
 	co->pos = pos;
+	co->cval = text;
+	if (text.type != JSCAN_STRING && text.type != JSCAN_NULL)
+		co->cval.type = JSCAN_NONE;
 	co->idx = jscan_get(ch, "index", &ix) && jscan_int(&ix, &n) && n >= 0 ? (size_t)n : pos;
 	struct guard_hold *h = hold_for(g, co->idx, legacy);
 	if (h == NULL)
@@ -407,7 +427,7 @@ static int push_choice(struct guard_sse *g, const struct jscan_val *ch, size_t p
 	if (text.type == JSCAN_STRING) {
 		if (buf_reserve(&g->text, text.len) < 0)
 			return -1;
-		g->text.len = jscan_str(&text, g->text.data, text.len);
+		g->text.len = unescape_into(&text, g->text.data);
 	}
 	bool final = jscan_get(ch, "finish_reason", &fin) && fin.type == JSCAN_STRING && fin.len > 2;
 	co->off = g->rel.len;
@@ -417,10 +437,91 @@ static int push_choice(struct guard_sse *g, const struct jscan_val *ch, size_t p
 	if (v->deny_rule >= 0)
 		return 1;
 	co->len = g->rel.len - co->off;
-	bool lp_set = jscan_get(ch, "logprobs", &lp) && lp.type != JSCAN_NULL;
-	co->change = lp_set || co->len != g->text.len ||
-		     (co->len > 0 && memcmp(g->rel.data + co->off, g->text.data, co->len) != 0);
+	if (!jscan_get(ch, "logprobs", &lp) || lp.type == JSCAN_NULL)
+		lp.type = JSCAN_NONE;
+	co->lp = lp;
+	co->text_change =
+	    co->len != g->text.len || (co->len > 0 && memcmp(g->rel.data + co->off, g->text.data, co->len) != 0);
+	co->change = co->text_change || lp.type != JSCAN_NONE;
 	return 0;
+}
+
+/* One byte range of the chunk replaced: a choice's text by its released text, or its logprobs by null. */
+struct splice {
+	const char *at;
+	size_t len;
+	const struct choice_out *co; /* NULL: write null */
+};
+
+static int splice_cmp(const void *a, const void *b)
+{
+	const struct splice *x = a, *y = b;
+	return x->at < y->at ? -1 : x->at > y->at;
+}
+
+/* s[0..n) as a JSON string (quotes included): the released text is valid UTF-8, written as is. */
+static int put_json_string(struct buf *out, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t run = 0;
+	if (buf_append(out, "\"", 1) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		char e[6] = {'\\', (char)c, 0, 0, 0, 0};
+		size_t en = 2;
+		if (c < 0x20) {
+			memcpy(e, "\\u00", 4);
+			e[4] = hex[c >> 4];
+			e[5] = hex[c & 15];
+			en = 6;
+		}
+		if (buf_append(out, s + run, i - run) < 0 || buf_append(out, e, en) < 0)
+			return -1;
+		run = i + 1;
+	}
+	return buf_append(out, s + run, n - run) < 0 || buf_append(out, "\"", 1) < 0 ? -1 : 0;
+}
+
+/*
+ * The chunk with its changed values spliced in place, every other byte as
+ * it came: no JSON round trip for the common case. 1 when a text must be
+ * added where the chunk had none (rewrite_chunk does that), else 0 or -1.
+ */
+static int splice_chunk(const struct guard_sse *g, const char *data, size_t len, const struct choice_out *co,
+			size_t nco, struct buf *out)
+{
+	struct splice sp[2 * CHUNK_CHOICES_MAX];
+	size_t nsp = 0, at = 0, mark = out->len;
+	for (size_t i = 0; i < nco; i++) {
+		if (co[i].text_change && co[i].cval.type == JSCAN_NONE)
+			return 1;
+		if (co[i].text_change)
+			sp[nsp++] = (struct splice){co[i].cval.p, co[i].cval.len, &co[i]};
+		if (co[i].lp.type != JSCAN_NONE)
+			sp[nsp++] = (struct splice){co[i].lp.p, co[i].lp.len, NULL};
+	}
+	if (nsp > 1)
+		qsort(sp, nsp, sizeof(sp[0]), splice_cmp);
+	if (buf_append(out, "data: ", 6) < 0)
+		return -1;
+	for (size_t i = 0; i < nsp; i++) {
+		size_t off = (size_t)(sp[i].at - data);
+		const char *rel = g->rel.data != NULL ? g->rel.data : "";
+		if (buf_append(out, data + at, off - at) < 0 ||
+		    (sp[i].co != NULL ? put_json_string(out, rel + sp[i].co->off, sp[i].co->len)
+				      : buf_append(out, "null", 4)) < 0)
+			goto fail;
+		at = off + sp[i].len;
+	}
+	if (buf_append(out, data + at, len - at) < 0 || buf_append(out, "\n\n", 2) < 0)
+		goto fail;
+	return 0;
+fail:
+	out->len = mark;
+	return -1;
 }
 
 /* Puts the released texts into the chunk and appends the event to out. */
@@ -481,7 +582,10 @@ int guard_sse_chunk(struct guard_sse *g, const char *data, size_t len, struct bu
 	}
 	if (!change)
 		return GUARD_JSON_PASS;
-	return rewrite_chunk(g, data, len, co, nco, out) < 0 ? -1 : GUARD_JSON_REDACTED;
+	int rc = splice_chunk(g, data, len, co, nco, out);
+	if (rc == 1)
+		rc = rewrite_chunk(g, data, len, co, nco, out);
+	return rc < 0 ? -1 : GUARD_JSON_REDACTED;
 }
 
 /* One synthesized chunk carrying choice idx's last text. */

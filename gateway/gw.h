@@ -74,7 +74,7 @@ struct gw {
 	struct metric *conns_accepted;	 /* llmgw_connections_accepted_total */
 	struct metric **tls_insecure;	 /* [nproviders] llmgw_upstream_tls_verify_disabled{provider}; NULL for mock */
 	struct mcp_metrics *mcp_metrics; /* llmgw_mcp_* (gateway/mcp_metrics.h) */
-	struct api_cache_g *rcache;		 /* response cache store, llmgw_cache_* (gateway/api_cache.h); NULL without */
+	struct api_cache_g *rcache;	 /* response cache store, llmgw_cache_* (gateway/api_cache.h); NULL without */
 	struct api_guard_metrics *guard_metrics; /* llmgw_guardrail_actions_total (gateway/api_guard.h) */
 
 	struct gw_worker *workers; /* [nworkers] */

@@ -18,10 +18,9 @@
 #include "common/yamlcfg.h"
 #include "gateway/gw_conf_int.h"
 
-static const char *const top_keys[] = {"server",    "telemetry", "log",	    "auth",	   "keys",
-				       "tenants",   "prices",	 "redis",   "metrics",	   "admin",
-				       "providers", "models",	 "routing", "mcp_servers", "cache",
-				       "guardrails", NULL};
+static const char *const top_keys[] = {"server",  "telemetry",	 "log",	    "auth",	  "keys",      "tenants",
+				       "prices",  "redis",	 "metrics", "admin",	  "providers", "models",
+				       "routing", "mcp_servers", "cache",   "guardrails", NULL};
 static const char *const server_keys[] = {"listen",	     "max_body",	 "drain_timeout",     "workers",
 					  "max_connections", "max_header_bytes", "max_headers",	      "request_timeout",
 					  "idle_timeout",    "write_timeout",	 "max_pending_write", NULL};

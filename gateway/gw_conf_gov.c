@@ -17,7 +17,7 @@
 #include "gateway/gw_conf_int.h"
 
 static const char *const auth_keys[] = {"enabled", "allow_anonymous", NULL};
-static const char *const key_keys[] = {"name",	     "sha256", "tenant_id", "team", "user", "models",
+static const char *const key_keys[] = {"name",	     "sha256", "tenant_id", "team", "user",	  "models",
 				       "expires_at", "limits", "budget",    "mcp",  "guardrails", NULL};
 static const char *const tenant_keys[] = {"id", "limits", "budget", NULL};
 static const char *const limits_keys[] = {"requests_per_minute", "tokens_per_minute", NULL};

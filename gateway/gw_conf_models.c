@@ -16,7 +16,7 @@
 
 /* cache and guardrails are read by gw_conf_cache.c and gw_conf_guard.c */
 static const char *const model_keys[] = {"name",     "targets", "strategy",   "fallbacks", "retry",
-					 "cooldown", "cache",   "guardrails", NULL};
+					 "cooldown", "cache",	"guardrails", NULL};
 static const char *const target_keys[] = {"provider", "model", "weight", NULL};
 static const char *const routing_keys[] = {"strategy", "retry", "cooldown", "least_latency", NULL};
 static const char *const retry_keys[] = {"on", "per_target", "max_attempts", "backoff", "max_backoff", NULL};

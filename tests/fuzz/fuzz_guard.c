@@ -21,6 +21,7 @@
 #include "common/buf.h"
 #include "gateway/guard.h"
 #include "gateway/guard_json.h"
+#include "gateway/jscan.h"
 
 #define FUZZ_MAX_TEXT 4096
 #define NRULES 5
@@ -61,7 +62,11 @@ static bool utf8_ok(const unsigned char *s, size_t n)
 {
 	for (size_t i = 0; i < n;) {
 		unsigned c = s[i];
-		size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+		size_t len = c < 0x80		  ? 1
+			     : (c & 0xe0) == 0xc0 ? 2
+			     : (c & 0xf0) == 0xe0 ? 3
+			     : (c & 0xf8) == 0xf0 ? 4
+						  : 0;
 		if (len == 0 || i + len > n || (len == 2 && c < 0xc2))
 			return false;
 		for (size_t k = 1; k < len; k++)
@@ -147,7 +152,14 @@ static void json_front(const struct guard_ctx *c, struct guard_scratch *s, const
 		abort();
 	guard_verdict_init(&v);
 	buf_reset(&out);
-	guard_sse_chunk(g, t, n, &out, &v);
+	if (guard_sse_chunk(g, t, n, &out, &v) == GUARD_JSON_REDACTED) {
+		/* a rewritten chunk is one well-formed event around a JSON object */
+		struct jscan_val root;
+		if (out.len < 8 || memcmp(out.data, "data: ", 6) != 0 ||
+		    memcmp(out.data + out.len - 2, "\n\n", 2) != 0 ||
+		    jscan_parse(out.data + 6, out.len - 8, &root, NULL) != 0 || root.type != JSCAN_OBJECT)
+			abort();
+	}
 	buf_reset(&out);
 	guard_sse_flush(g, &out, &v);
 	guard_sse_free(g);

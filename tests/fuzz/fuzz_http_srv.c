@@ -28,6 +28,7 @@
  * Setup: one worker, server limits set low (2 KiB head, 16 headers, 8 KiB
  * body) so the fuzzer reaches every 4xx, timeouts long enough never to fire.
  */
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,6 +115,7 @@ static void fz_setup(void)
 	struct err err;
 	char yaml[sizeof(conf_fmt) + 128];
 	const char *tmp = getenv("TMPDIR");
+	signal(SIGPIPE, SIG_IGN); /* as gateway/main.c: a write to a gone client is an EPIPE, not a death */
 	fz.dump = getenv("LLMGW_FUZZ_DUMP") != NULL;
 	log_init("fuzz_http_srv", fz.dump ? LOG_LVL_DEBUG : LOG_LVL_ERROR);
 	snprintf(fz.spans_path, sizeof(fz.spans_path), "%s/llmgw-fuzz-spans.%ld.sock",

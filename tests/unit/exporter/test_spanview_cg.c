@@ -28,7 +28,8 @@ static void build(const struct span_req *q)
 	struct err err;
 	struct spanrec built;
 	span_emit_build_server(&built, q);
-	assert_int_equal(spanrec_validate(&built, sizeof(built), &rec, &err), SPANREC_OK); /* flags known, strings ended */
+	assert_int_equal(spanrec_validate(&built, sizeof(built), &rec, &err),
+			 SPANREC_OK); /* flags known, strings ended */
 	spanview_build(&v, &rec);
 }
 

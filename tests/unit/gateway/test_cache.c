@@ -190,8 +190,9 @@ static void test_threads(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_put_get),	       cmocka_unit_test(test_lru_by_bytes), cmocka_unit_test(test_ttl),
-	    cmocka_unit_test(test_held_entry_survives), cmocka_unit_test(test_threads),
+	    cmocka_unit_test(test_put_get), cmocka_unit_test(test_lru_by_bytes),
+	    cmocka_unit_test(test_ttl),	    cmocka_unit_test(test_held_entry_survives),
+	    cmocka_unit_test(test_threads),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

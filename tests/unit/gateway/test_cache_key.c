@@ -48,11 +48,12 @@ static void test_canonical_text(void **state)
 	struct buf out;
 	buf_init(&out, 0);
 	assert_int_equal(cache_key_canonical(&in, body, strlen(body), &out), 0);
-	assert_string_equal(out.data, "[\"llmgw-cache/1\",{\"tenant\":\"acme\"},\"/v1/chat/completions\","
-				      "[\"deadbeef00010203\"],true,false,"
-				      "{\"logit_bias\":{\"12\":1.5,\"50\":-99},\"max_tokens\":100,"
-				      "\"messages\":[{\"content\":\"caf\xc3\xa9 \\\"q\\\"\\n\\u0001\",\"role\":\"user\"}],"
-				      "\"model\":\"m\",\"temperature\":0}]");
+	assert_string_equal(out.data,
+			    "[\"llmgw-cache/1\",{\"tenant\":\"acme\"},\"/v1/chat/completions\","
+			    "[\"deadbeef00010203\"],true,false,"
+			    "{\"logit_bias\":{\"12\":1.5,\"50\":-99},\"max_tokens\":100,"
+			    "\"messages\":[{\"content\":\"caf\xc3\xa9 \\\"q\\\"\\n\\u0001\",\"role\":\"user\"}],"
+			    "\"model\":\"m\",\"temperature\":0}]");
 	/* jansson's sorted compact dump of the same request (numbers aside) is the same text */
 	json_t *root = json_loads(body, 0, NULL);
 	char *dump = json_dumps(json_object_get(root, "messages"), JSON_SORT_KEYS | JSON_COMPACT);
@@ -66,26 +67,36 @@ static void test_canonical_text(void **state)
 static void test_normalisation(void **state)
 {
 	(void)state;
-	const char *a = "{\"model\":\"m\",\"temperature\":0,\"messages\":[{\"role\":\"user\",\"content\":\"h\\u00e9\"}],"
-			"\"top_p\":0.7}";
+	const char *a =
+	    "{\"model\":\"m\",\"temperature\":0,\"messages\":[{\"role\":\"user\",\"content\":\"h\\u00e9\"}],"
+	    "\"top_p\":0.7}";
 	const char *b = "{ \"messages\" : [ {\"content\":\"h\xc3\xa9\", \"role\":\"user\"} ], \"top_p\": 0.70, "
 			"\"temperature\": 0.0, \"model\": \"m\", \"user\": \"bob\", \"metadata\": {\"a\":\"b\"}, "
 			"\"store\": true, \"stream\": false, \"stream_options\": null, \"prompt_cache_key\": \"k\", "
 			"\"safety_identifier\": \"s\"}";
 	assert_true(same(&base, a, &base, b));
 	/* escaped keys, duplicates (the last wins), nesting */
-	assert_true(same(&base, "{\"a\":{\"\\u0062\":1,\"c\":{\"\\u0064\":2,\"\\u0064\":3,\"e\":[{\"\\u0066\":1}]}},"
-				"\"\\u0067\":{\"x\":1},\"\\u0075ser\":\"dropped\"}",
+	assert_true(same(&base,
+			 "{\"a\":{\"\\u0062\":1,\"c\":{\"\\u0064\":2,\"\\u0064\":3,\"e\":[{\"\\u0066\":1}]}},"
+			 "\"\\u0067\":{\"x\":1},\"\\u0075ser\":\"dropped\"}",
 			 &base, "{\"g\":{\"x\":1},\"a\":{\"c\":{\"e\":[{\"f\":1}],\"d\":3},\"b\":1}}"));
 	assert_false(same(&base, "{\"a\":{\"d\":2,\"d\":3}}", &base, "{\"a\":{\"d\":2}}"));
 	/* what changes the answer changes the key */
-	assert_false(same(&base, a, &base, "{\"model\":\"m2\",\"temperature\":0,\"messages\":[{\"role\":\"user\","
-					 "\"content\":\"h\\u00e9\"}],\"top_p\":0.7}"));
-	assert_false(same(&base, a, &base, "{\"model\":\"m\",\"temperature\":0,\"messages\":[{\"role\":\"user\","
-					 "\"content\":\"h\\u00e8\"}],\"top_p\":0.7}"));
-	const char *params[] = {"\"seed\":1",	 "\"max_tokens\":5",   "\"stop\":[\"x\"]", "\"tools\":[]",
-				"\"n\":1",	 "\"logprobs\":true",  "\"response_format\":{\"type\":\"json_object\"}",
-				"\"unknown\":0", "\"tool_choice\":\"none\""};
+	assert_false(same(&base, a, &base,
+			  "{\"model\":\"m2\",\"temperature\":0,\"messages\":[{\"role\":\"user\","
+			  "\"content\":\"h\\u00e9\"}],\"top_p\":0.7}"));
+	assert_false(same(&base, a, &base,
+			  "{\"model\":\"m\",\"temperature\":0,\"messages\":[{\"role\":\"user\","
+			  "\"content\":\"h\\u00e8\"}],\"top_p\":0.7}"));
+	const char *params[] = {"\"seed\":1",
+				"\"max_tokens\":5",
+				"\"stop\":[\"x\"]",
+				"\"tools\":[]",
+				"\"n\":1",
+				"\"logprobs\":true",
+				"\"response_format\":{\"type\":\"json_object\"}",
+				"\"unknown\":0",
+				"\"tool_choice\":\"none\""};
 	for (size_t i = 0; i < sizeof(params) / sizeof(params[0]); i++) {
 		char with[512];
 		snprintf(with, sizeof(with), "{%s,%s", params[i], a + 1);
@@ -157,7 +168,7 @@ static void test_answer_ok(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_canonical_text), cmocka_unit_test(test_normalisation),
+	    cmocka_unit_test(test_canonical_text),    cmocka_unit_test(test_normalisation),
 	    cmocka_unit_test(test_scopes_and_shapes), cmocka_unit_test(test_deterministic),
 	    cmocka_unit_test(test_answer_ok),
 	};

@@ -61,10 +61,11 @@ static void expect_bad(const char *text, const char *want)
 static void test_guardrails(void **state)
 {
 	(void)state;
-	struct gw_conf *c = load_ok(HEAD RULES "auth: { enabled: false }\n"
-					      "models:\n"
-					      "  - { name: m, targets: [ { provider: p, model: x } ], guardrails: [ pan, mail ] }\n"
-					      "  - { name: n, targets: [ { provider: p, model: x } ] }\n");
+	struct gw_conf *c =
+	    load_ok(HEAD RULES "auth: { enabled: false }\n"
+			       "models:\n"
+			       "  - { name: m, targets: [ { provider: p, model: x } ], guardrails: [ pan, mail ] }\n"
+			       "  - { name: n, targets: [ { provider: p, model: x } ] }\n");
 	assert_int_equal(c->nguards, 3);
 	assert_int_equal(c->models[0].guards, 5);
 	assert_int_equal(c->models[1].guards, 0);
@@ -89,7 +90,7 @@ static void test_guardrails_keys(void **state)
 {
 	(void)state;
 	struct gw_conf *c = load_ok(HEAD RULES "keys:\n  - { name: k, sha256: " H1 ", guardrails: [ word ] }\n"
-					      "models:\n  - { name: m, targets: [ { provider: p, model: x } ] }\n");
+					       "models:\n  - { name: m, targets: [ { provider: p, model: x } ] }\n");
 	assert_int_equal(c->keys[0].guards, 2);
 	gw_conf_free(c);
 }
@@ -123,11 +124,13 @@ static void test_guardrails_bad(void **state)
 		snprintf(text, sizeof(text), HEAD "guardrails:\n%s%s", cases[i].rules, models);
 		expect_bad(text, cases[i].want);
 	}
-	expect_bad(HEAD RULES "auth: { enabled: false }\nmodels:\n  - { name: m, targets: [ { provider: p, model: x } ], "
-			      "guardrails: [ nope ] }\n",
+	expect_bad(HEAD RULES
+		   "auth: { enabled: false }\nmodels:\n  - { name: m, targets: [ { provider: p, model: x } ], "
+		   "guardrails: [ nope ] }\n",
 		   "models[0].guardrails: unknown guardrail 'nope'");
-	expect_bad(HEAD RULES "auth: { enabled: false }\nmodels:\n  - { name: m, targets: [ { provider: p, model: x } ], "
-			      "guardrails: [ mail, mail ] }\n",
+	expect_bad(HEAD RULES
+		   "auth: { enabled: false }\nmodels:\n  - { name: m, targets: [ { provider: p, model: x } ], "
+		   "guardrails: [ mail, mail ] }\n",
 		   "'mail' is listed twice");
 	expect_bad(HEAD RULES "keys:\n  - { name: k, sha256: " H1 ", guardrails: [ x ] }\n"
 			      "models:\n  - { name: m, targets: [ { provider: p, model: x } ] }\n",
@@ -146,11 +149,12 @@ static void test_guardrails_bad(void **state)
 static void test_cache(void **state)
 {
 	(void)state;
-	struct gw_conf *c = load_ok(HEAD "auth: { enabled: false }\ncache: {}\nmodels:\n"
-					 "  - { name: m, targets: [ { provider: p, model: x } ], cache: { ttl: 5m } }\n"
-					 "  - { name: n, targets: [ { provider: p, model: x } ], cache: { enabled: false, "
-					 "allow_nondeterministic: true } }\n"
-					 "  - { name: o, targets: [ { provider: p, model: x } ] }\n");
+	struct gw_conf *c =
+	    load_ok(HEAD "auth: { enabled: false }\ncache: {}\nmodels:\n"
+			 "  - { name: m, targets: [ { provider: p, model: x } ], cache: { ttl: 5m } }\n"
+			 "  - { name: n, targets: [ { provider: p, model: x } ], cache: { enabled: false, "
+			 "allow_nondeterministic: true } }\n"
+			 "  - { name: o, targets: [ { provider: p, model: x } ] }\n");
 	assert_non_null(c->cache);
 	assert_int_equal(c->cache->max_bytes, (uint64_t)64 << 20);
 	assert_int_equal(c->cache->default_ttl_ms, 3600 * 1000);
@@ -162,7 +166,8 @@ static void test_cache(void **state)
 	assert_true(c->models[1].cache.allow_nondeterministic);
 	assert_false(c->models[2].cache.enabled);
 	gw_conf_free(c);
-	c = load_ok(HEAD "auth: { enabled: false }\nmodels:\n  - { name: m, targets: [ { provider: p, model: x } ] }\n");
+	c = load_ok(HEAD
+		    "auth: { enabled: false }\nmodels:\n  - { name: m, targets: [ { provider: p, model: x } ] }\n");
 	assert_null(c->cache);
 	gw_conf_free(c);
 }
@@ -206,8 +211,9 @@ static void test_reload(void **state)
 	char a[1024], b[1024], d[1024];
 	struct err err;
 	snprintf(a, sizeof(a), HEAD RULES "cache: { max_bytes: 8MiB }\n%s", m);
-	snprintf(b, sizeof(b), HEAD "guardrails:\n  - { name: mail, builtin: card, action: deny }\n"
-				    "cache: { max_bytes: 8MiB }\n%s",
+	snprintf(b, sizeof(b),
+		 HEAD "guardrails:\n  - { name: mail, builtin: card, action: deny }\n"
+		      "cache: { max_bytes: 8MiB }\n%s",
 		 m);
 	snprintf(d, sizeof(d), HEAD RULES "cache: { max_bytes: 16MiB }\n%s", m);
 	struct gw_conf *ca = load_ok(a), *cb = load_ok(b), *cd = load_ok(d);
@@ -223,7 +229,7 @@ static void test_reload(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_guardrails), cmocka_unit_test(test_guardrails_keys),
+	    cmocka_unit_test(test_guardrails),	   cmocka_unit_test(test_guardrails_keys),
 	    cmocka_unit_test(test_guardrails_bad), cmocka_unit_test(test_cache),
 	    cmocka_unit_test(test_cache_bad),	   cmocka_unit_test(test_reload),
 	};
