@@ -12,7 +12,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -28,6 +27,7 @@
 #include "common/metrics.h"
 #include "gateway/gw.h"
 #include "gateway/http_conn.h"
+#include "gateway/http_srv.h"
 #include "gateway/oai_err.h"
 
 #define ADMIN_MAX_BODY 1024		     /* GET/HEAD only: a body is read and ignored, never large */
@@ -112,34 +112,12 @@ static void on_request(struct http_conn *c, void *arg)
 	}
 }
 
-static enum gw_error reject_error(int status)
-{
-	switch (status) {
-	case 408:
-		return GWE_REQUEST_TIMEOUT;
-	case 413:
-		return GWE_BODY_TOO_LARGE;
-	case 414:
-		return GWE_URI_TOO_LONG;
-	case 417:
-		return GWE_EXPECTATION_FAILED;
-	case 431:
-		return GWE_HEADERS_TOO_LARGE;
-	case 501:
-		return GWE_NOT_IMPLEMENTED;
-	case 505:
-		return GWE_HTTP_VERSION;
-	default:
-		return GWE_BAD_HTTP;
-	}
-}
-
 /* why is a static phrase of the parser, never bytes of the input. */
 static void on_reject(struct http_conn *c, int status, const char *why, bool head_done, void *arg)
 {
 	(void)head_done;
 	(void)arg;
-	reply_error(c, reject_error(status), NULL, why);
+	reply_error(c, oai_err_for_reject(status), NULL, why);
 }
 
 /* Answers are synchronous: a gone client never has a request of ours in flight; let go anyway. */
@@ -198,39 +176,6 @@ static void accept_cb(evutil_socket_t lfd, short what, void *arg)
 	}
 }
 
-static int listen_socket(const char *host, uint16_t port, struct err *err)
-{
-	struct addrinfo hints, *ai = NULL;
-	char ps[8];
-	const int one = 1;
-	int fd = -1, rc;
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE;
-	snprintf(ps, sizeof(ps), "%u", (unsigned)port);
-	if ((rc = getaddrinfo(host, ps, &hints, &ai)) != 0)
-		return err_set(err, EINVAL, "admin: cannot resolve %s: %s", host, gai_strerror(rc));
-	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
-	if (fd < 0)
-		goto fail;
-	/* every worker binds the admin address too; the kernel spreads scrapes and probes */
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
-		goto fail;
-	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 64) < 0)
-		goto fail;
-	freeaddrinfo(ai);
-	return fd;
-fail:
-	rc = errno;
-	err_set(err, rc, "admin: cannot listen on %s:%u: %s", host, (unsigned)port, strerror(rc));
-	if (fd >= 0)
-		close(fd);
-	freeaddrinfo(ai);
-	return -1;
-}
-
 struct admin *admin_new(struct gw_worker *w, struct err *err)
 {
 	const struct gw_conf *c = w->gw->conf;
@@ -250,8 +195,12 @@ struct admin *admin_new(struct gw_worker *w, struct err *err)
 		goto fail;
 	}
 	a->conns_ready = true;
-	if ((a->fd = listen_socket(c->admin_host, c->admin_port, err)) < 0)
+	if ((a->fd = http_srv_listen(c->admin_host, c->admin_port, 64, err)) < 0) {
+		char why[sizeof(err->msg)];
+		snprintf(why, sizeof(why), "%s", err->msg);
+		err_set(err, err->code, "admin: %s", why);
 		goto fail;
+	}
 	a->accept_ev = event_new(w->base, a->fd, EV_READ | EV_PERSIST, accept_cb, a);
 	a->resume_ev = evtimer_new(w->base, resume_cb, a);
 	if (a->accept_ev == NULL || a->resume_ev == NULL || event_add(a->accept_ev, NULL) < 0) {

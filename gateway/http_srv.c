@@ -556,28 +556,6 @@ static void on_request(struct http_conn *c, void *arg)
 	rt->handler(r);
 }
 
-static enum gw_error reject_error(int status)
-{
-	switch (status) {
-	case 408:
-		return GWE_REQUEST_TIMEOUT;
-	case 413:
-		return GWE_BODY_TOO_LARGE;
-	case 414:
-		return GWE_URI_TOO_LONG;
-	case 417:
-		return GWE_EXPECTATION_FAILED;
-	case 431:
-		return GWE_HEADERS_TOO_LARGE;
-	case 501:
-		return GWE_NOT_IMPLEMENTED;
-	case 505:
-		return GWE_HTTP_VERSION;
-	default:
-		return GWE_BAD_HTTP;
-	}
-}
-
 /* A request that cannot be read: answered with the proper status, counted, traced when possible. */
 static void on_reject(struct http_conn *c, int status, const char *why, bool head_done, void *arg)
 {
@@ -597,7 +575,7 @@ static void on_reject(struct http_conn *c, int status, const char *why, bool hea
 		http_srv_reply_error(r, GWE_BODY_TOO_LARGE, NULL, "request body exceeds the limit of %llu bytes",
 				     (unsigned long long)w->gw->conf->max_body);
 	else
-		http_srv_reply_error(r, reject_error(status), NULL, "%s", why);
+		http_srv_reply_error(r, oai_err_for_reject(status), NULL, "%s", why);
 }
 
 /* The client went away while r was in flight: tell the handler (once), or let its reply fall through. */
@@ -685,19 +663,19 @@ static void accept_cb(evutil_socket_t lfd, short what, void *arg)
 	}
 }
 
-static int listen_socket(const struct gw_conf *c, struct err *err)
+int http_srv_listen(const char *host, uint16_t port, int backlog, struct err *err)
 {
 	struct addrinfo hints, *ai = NULL;
-	char port[8];
+	char ps[8];
 	const int one = 1;
 	int fd = -1, rc;
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE;
-	snprintf(port, sizeof(port), "%u", (unsigned)c->listen_port);
-	if ((rc = getaddrinfo(c->listen_host, port, &hints, &ai)) != 0)
-		return err_set(err, EINVAL, "cannot resolve %s: %s", c->listen_host, gai_strerror(rc));
+	snprintf(ps, sizeof(ps), "%u", (unsigned)port);
+	if ((rc = getaddrinfo(host, ps, &hints, &ai)) != 0)
+		return err_set(err, EINVAL, "cannot resolve %s: %s", host, gai_strerror(rc));
 	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
 	if (fd < 0)
 		goto fail;
@@ -705,13 +683,13 @@ static int listen_socket(const struct gw_conf *c, struct err *err)
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
 		goto fail;
-	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 1024) < 0)
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, backlog) < 0)
 		goto fail;
 	freeaddrinfo(ai);
 	return fd;
 fail:
 	rc = errno;
-	err_set(err, rc, "cannot listen on %s:%u: %s", c->listen_host, (unsigned)c->listen_port, strerror(rc));
+	err_set(err, rc, "cannot listen on %s:%u: %s", host, (unsigned)port, strerror(rc));
 	if (fd >= 0)
 		close(fd);
 	freeaddrinfo(ai);
@@ -750,7 +728,7 @@ int http_srv_start(struct gw_worker *w, struct err *err)
 	w->conns_ready = true;
 	if (timeout_metrics(w, err) < 0)
 		return -1;
-	if ((w->listen_fd = listen_socket(c, err)) < 0)
+	if ((w->listen_fd = http_srv_listen(c->listen_host, c->listen_port, 1024, err)) < 0)
 		return -1;
 	w->accept_ev = event_new(w->base, w->listen_fd, EV_READ | EV_PERSIST, accept_cb, w);
 	w->accept_pause = evtimer_new(w->base, accept_resume_cb, w);

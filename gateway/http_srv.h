@@ -110,6 +110,12 @@ struct gw_req {
 /* ---- worker side ---------------------------------------------------------------------- */
 
 /* Opens the worker's listening socket on server.listen (SO_REUSEPORT) and starts accepting. */
+/*
+ * A non-blocking listening socket on host:port with SO_REUSEPORT (every
+ * worker binds the same address and the kernel spreads connections), or
+ * -1 with err. The API listener and the admin listener (admin.c) use it.
+ */
+int http_srv_listen(const char *host, uint16_t port, int backlog, struct err *err);
 int http_srv_start(struct gw_worker *w, struct err *err);
 /* Stops accepting new connections (drain) and closes idle keep-alive connections. */
 void http_srv_stop_accepting(struct gw_worker *w);

@@ -177,3 +177,25 @@ bool oai_err_is_openai_error(const char *body, size_t len)
 	json_decref(root);
 	return ok;
 }
+
+enum gw_error oai_err_for_reject(int status)
+{
+	switch (status) {
+	case 408:
+		return GWE_REQUEST_TIMEOUT;
+	case 413:
+		return GWE_BODY_TOO_LARGE;
+	case 414:
+		return GWE_URI_TOO_LONG;
+	case 417:
+		return GWE_EXPECTATION_FAILED;
+	case 431:
+		return GWE_HEADERS_TOO_LARGE;
+	case 501:
+		return GWE_NOT_IMPLEMENTED;
+	case 505:
+		return GWE_HTTP_VERSION;
+	default:
+		return GWE_BAD_HTTP;
+	}
+}

@@ -67,6 +67,8 @@ int oai_err_format(struct buf *out, const char *message, const char *type, const
 
 /* OpenAI error.type for an upstream HTTP status we have to wrap. */
 const char *oai_err_type_for_status(int status);
+/* The error of a request http_conn refused with status (408, 413, 414, 417, 431, 501, 505; else bad HTTP). */
+enum gw_error oai_err_for_reject(int status);
 
 /*
  * True if body is a JSON object whose "error" is an object with a string
