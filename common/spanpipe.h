@@ -38,7 +38,8 @@ enum spanpipe_result spanpipe_send(struct spanpipe *p, const struct spanrec *r);
 /*
  * The most records one message may carry. The exporter reads messages of
  * up to 64 KiB (one record, or several back to back: spanrec_frame_len);
- * 32 records of today's 1 KiB leave room for a larger future version.
+ * 32 records of today's 1280 bytes (40 KiB) leave room for a larger
+ * future version.
  */
 #define SPANPIPE_BATCH_MAX 32
 

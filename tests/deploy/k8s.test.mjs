@@ -180,7 +180,8 @@ describe(`kubectl kustomize (${kubectl ? kubectl.version : 'none'})`, { skip: ku
     let n = 0;
     for (const { dir, spec, c, init } of allDeployContainers()) {
       const parsed = cfg(dir, spec, c).parsed;
-      const listen = role(c) === 'gateway' ? parsed.server?.listen : parsed.admin?.listen;
+      // The gateway serves /healthz /readyz on admin.listen when set (then 404 on server.listen).
+      const listen = role(c) === 'gateway' ? parsed.admin?.listen || parsed.server?.listen : parsed.admin?.listen;
       assert.ok(listen, `${dir}/${c.name}: the config sets its listen address`);
       const { host, port } = hostPort(listen);
       assert.ok(['0.0.0.0', '[::]'].includes(host), `${dir}/${c.name}: ${listen} is not reachable on the pod IP`);
@@ -384,13 +385,16 @@ describe(`kubectl kustomize (${kubectl ? kubectl.version : 'none'})`, { skip: ku
     const services = [...find(objs('base'), 'Service'), ...find(objs('exporter-standalone'), 'Service')];
     const scraped = services.filter((s) => s.metadata.annotations?.['prometheus.io/scrape'] === 'true');
     assert.deepEqual(scraped.map((s) => s.metadata.name).sort(), ['llmgw-exporter', 'llmgw-metrics']);
-    const podPorts = {
-      'llmgw-metrics': { gateway: 8080, exporter: 9464 },
-    };
+    // Where each process of the base pod serves /metrics, from its own config
+    // (the gateway's admin.listen, when set, takes /metrics off server.listen).
     const base = pod('base');
+    const metricsPort = (x) => {
+      const p = cfg('base', base, x.c).parsed;
+      return hostPort(role(x.c) === 'gateway' ? p.admin?.listen || p.server?.listen : p.admin?.listen).port;
+    };
     const m = one(objs('base'), 'Service', 'llmgw-metrics');
     const resolved = m.spec.ports.map((p) => containers(base).map((x) => resolvePort(x.c, p.targetPort)).find((v) => v));
-    assert.deepEqual(resolved.sort(), Object.values(podPorts['llmgw-metrics']).sort());
+    assert.deepEqual(resolved.sort(), containers(base).map(metricsPort).sort(), 'llmgw-metrics targets both /metrics ports');
     for (const sm of find(objs('monitoring'), 'ServiceMonitor')) {
       const sel = services.filter((s) => matches(sm.spec.selector, s.metadata.labels));
       for (const ep of sm.spec.endpoints) {
