@@ -87,7 +87,8 @@ static void usage(FILE *f)
 	      "  /v1beta/models/{model}:generateContent, :streamGenerateContent[?alt=sse]).\n"
 	      "  Per-request headers: x-mock-latency-ms, x-mock-status, x-mock-retry-after, x-mock-chunks,\n"
 	      "  x-mock-chunk-delay-ms, x-mock-first-byte-ms, x-mock-fail-after, x-mock-stream-error,\n"
-	      "  x-mock-fault (see below), x-mock-trickle-ms, x-mock-body-bytes.\n"
+	      "  x-mock-fault (see below), x-mock-trickle-ms, x-mock-body-bytes, x-mock-cached-tokens (OpenAI\n"
+	      "  answers: usage.prompt_tokens_details.cached_tokens, at most prompt_tokens).\n"
 	      "  x-mock-fault: reset-before-head, garbage, oversize-head, reset-after-head, half-close,\n"
 	      "  hang-after-head, trickle, oversize-body, sse-no-done, sse-end-early, sse-cut-mid-event.\n"
 	      "  Control: GET /_mock/requests, GET /_mock/stats, POST /_mock/reset.\n",

@@ -12,11 +12,16 @@
  * finish_reason, then - only when stream_options.include_usage was asked
  * for - a chunk with "choices": [] and the usage (every other chunk then
  * has "usage": null), then [DONE]. The legacy /v1/completions works the
- * same way with text_completion objects. Malformed input is answered in
+ * same way with text_completion objects. A request with
+ * x-mock-cached-tokens: N gets usage.prompt_tokens_details.cached_tokens =
+ * min(N, prompt_tokens), as OpenAI reports the part of a prompt served from
+ * its prompt cache (prompt_tokens still counts it), so a test can check
+ * cached-input pricing. Malformed input is answered in
  * OpenAI's 400 shape so the gateway's upstream-error mapping sees what a
  * real provider sends.
  */
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +34,7 @@
 #include "tests/support/mock/mock_sse.h"
 
 #define TEXT_MAX (8u * 1024 * 1024) /* bound on the concatenated message text */
+#define CACHED_MAX 1000000000L	    /* x-mock-cached-tokens upper bound */
 
 /* What every answer of one request shares, whole or streamed. */
 struct answer {
@@ -39,6 +45,7 @@ struct answer {
 	const char *content; /* not owned */
 	size_t content_len;
 	size_t prompt_words;
+	long cached; /* x-mock-cached-tokens; -1 = not asked for */
 	bool chat;
 	bool include_usage; /* stream_options.include_usage */
 };
@@ -60,6 +67,17 @@ json_t *mock_openai_usage(size_t prompt, size_t completion)
 {
 	return json_pack("{s:I, s:I, s:I}", "prompt_tokens", (json_int_t)prompt, "completion_tokens",
 			 (json_int_t)completion, "total_tokens", (json_int_t)(prompt + completion));
+}
+
+/* This answer's usage: with prompt_tokens_details.cached_tokens when x-mock-cached-tokens asked for it. */
+static json_t *answer_usage(const struct answer *a, size_t completion)
+{
+	json_t *u = mock_openai_usage(a->prompt_words, completion);
+	size_t cached = (size_t)a->cached < a->prompt_words ? (size_t)a->cached : a->prompt_words;
+	if (u != NULL && a->cached >= 0)
+		json_object_set_new(u, "prompt_tokens_details",
+				    json_pack("{s:I}", "cached_tokens", (json_int_t)cached));
+	return u;
 }
 
 /*
@@ -222,7 +240,7 @@ static void answer_whole(struct mock *m, struct mock_req *r, const struct mock_f
 	json_t *resp =
 	    json_pack("{s:s, s:s, s:I, s:s, s:[o], s:o}", "id", a->id, "object", a->object, "created", a->created,
 		      "model", a->model, "choices", choice(a, true, false, a->content, a->content_len, "stop"), "usage",
-		      mock_openai_usage(a->prompt_words, completion));
+		      answer_usage(a, completion));
 	mock_reply_json(m, r, 200, resp, f->latency_ms + f->first_byte_ms);
 }
 
@@ -241,8 +259,7 @@ static void answer_stream(struct mock *m, struct mock_req *r, const struct mock_
 		rc = mock_sse_add_json(s, chunk(a, choice(a, false, false, a->chat ? NULL : "", 0, "stop"), NULL));
 	if (rc == 0 && a->include_usage)
 		rc = mock_sse_add_json(
-		    s, chunk(a, NULL,
-			     mock_openai_usage(a->prompt_words, mock_openai_count_words(a->content, a->content_len))));
+		    s, chunk(a, NULL, answer_usage(a, mock_openai_count_words(a->content, a->content_len))));
 	if (rc == 0)
 		rc = mock_sse_add_done(s);
 	free(cuts);
@@ -256,6 +273,24 @@ static void answer_stream(struct mock *m, struct mock_req *r, const struct mock_
 	if (f->fail_after >= 0)
 		cut = (a->chat ? 1 : 0) + (f->fail_after < (int)pieces ? f->fail_after : (int)pieces);
 	mock_sse_play(m, r, s, f->latency_ms + f->first_byte_ms, f->chunk_delay_ms, cut);
+}
+
+/* x-mock-cached-tokens into a->cached (-1 without it); -1 (answered 400) when it is not 0-CACHED_MAX. */
+static int cached_tokens(struct mock *m, struct mock_req *r, const struct mock_fault *f, struct answer *a)
+{
+	const char *v = mock_req_header(r, "x-mock-cached-tokens");
+	char *end;
+	a->cached = -1;
+	if (v == NULL)
+		return 0;
+	errno = 0;
+	a->cached = strtol(v, &end, 10);
+	if (errno == 0 && end != v && *end == '\0' && a->cached >= 0 && a->cached <= CACHED_MAX)
+		return 0;
+	m->stats.bad_requests++;
+	mock_reply_oai_error(m, r, 400, f->latency_ms, "invalid_request_error", "mock_bad_header",
+			     "x-mock-cached-tokens must be 0-%ld", CACHED_MAX);
+	return -1;
 }
 
 /* Shared tail of chat and completions: the answer, whole or streamed. */
@@ -294,6 +329,8 @@ void mock_openai_chat(struct mock *m, struct mock_req *r, const struct mock_faul
 				     "messages are longer than the mock's %u-byte limit", TEXT_MAX);
 		goto out;
 	}
+	if (cached_tokens(m, r, f, &a) != 0)
+		goto out;
 	answer_init(m, &a, root, true);
 	m->stats.chat_completions++;
 	answer(m, r, f, &a, root, &last_user);
@@ -317,6 +354,8 @@ void mock_openai_completions(struct mock *m, struct mock_req *r, const struct mo
 				     "'prompt' must be a string or an array of strings (at most %u bytes)", TEXT_MAX);
 		goto out;
 	}
+	if (cached_tokens(m, r, f, &a) != 0)
+		goto out;
 	answer_init(m, &a, root, false);
 	m->stats.completions++;
 	answer(m, r, f, &a, root, &last);
