@@ -13,7 +13,9 @@
 #              rate limits and a budget, prices, spans to llmgw-exporter over
 #              ipc:// and on as OTLP/HTTP protobuf + gzip), llmgw-noexp (the
 #              same gateway and config with no exporter running: its records
-#              are dropped at the pipe, counted)
+#              are dropped at the pipe, counted); opt-in: llmgw-open (llmgw-noexp
+#              with governance off: auth disabled, no keys, limits, budgets or
+#              prices; the difference is what governance costs per request)
 #   scenarios  json, sse (32 connections), json:c1, sse:c1 (one connection)
 #   columns    RPS, p50/p99, added p50/p99 vs direct, CPU us per request of the
 #              proxy (utime+stime from /proc/PID/stat over the measured window,
@@ -225,7 +227,7 @@ start_peer() {
 		fill "$HERE/conf/haproxy.cfg.tmpl" "$WORK/haproxy-$tag.cfg" "PORT=$port" "MOCK_PORT=$MOCK_PORT"
 		start_proc "$WORK/haproxy-$tag.log" taskset -c "$PROXY_CPU" haproxy -db -f "$WORK/haproxy-$tag.cfg"
 		;;
-	llmgw | llmgw-noexp)
+	llmgw | llmgw-noexp | llmgw-open)
 		start_llmgw "$peer" "$kind" "$tag" || return 1
 		return 0
 		;;
@@ -259,6 +261,7 @@ start_llmgw() { # PEER KIND TAG
 	port=$(free_port)
 	fill "$HERE/conf/gateway.yaml.tmpl" "$WORK/gateway-$tag.yaml" "PORT=$port" "SPANS_URL=$spans" \
 		"KEY_SHA256=$BENCH_KEY_SHA" "UPSTREAM_BASE_URL=$base"
+	[[ $peer == llmgw-open ]] && open_config "$WORK/gateway-$tag.yaml"
 	start_proc "$WORK/$peer-$tag.log" taskset -c "$PROXY_CPU" "$B/llmgw-gateway" -c "$WORK/gateway-$tag.yaml"
 	P_PID=$LAST_PID
 	GW_URL=http://127.0.0.1:$port
@@ -267,6 +270,13 @@ start_llmgw() { # PEER KIND TAG
 	wait_http "$GW_URL/healthz" "$P_PID" 30 && return 0
 	P_SKIP="did not come up: $(tail -c 300 "$WORK/$peer-$tag.log" | tr '\n' ' ')"
 	return 1
+}
+
+# open_config FILE: the benchmark config with governance taken out (llmgw-open): the
+# keys, tenants and prices sections dropped and auth turned off explicitly; all else equal.
+open_config() {
+	awk '/^(keys|tenants|prices):/ { skip = 1; next } /^[a-z]/ { skip = 0 } !skip' "$1" >"$1.tmp" &&
+		printf 'auth: { enabled: false }\n' >>"$1.tmp" && mv "$1.tmp" "$1"
 }
 
 stop_peer() {
@@ -307,7 +317,13 @@ verify() {
 		}
 		if cmp -s "$f" "$HERE/mock/stream.sse"; then V_MSG="200, byte-identical to the mock stream"; else V_MSG="200, $n chunks + [DONE], re-framed ($(wc -c <"$f") B)"; fi
 	fi
-	if [[ $peer == llmgw* ]]; then # the real path: request id and governance headers
+	if [[ $peer == llmgw-open ]]; then
+		grep -qi '^x-request-id:' "$h" && ! grep -qi '^x-ratelimit-remaining-requests:' "$h" || {
+			V_MSG="200 but x-request-id missing or x-ratelimit-* present (governance not off?)"
+			return 1
+		}
+		V_MSG+="; x-request-id present, no x-ratelimit-* (governance off)"
+	elif [[ $peer == llmgw* ]]; then # the real path: request id and governance headers
 		grep -qi '^x-request-id:' "$h" && grep -qi '^x-ratelimit-remaining-requests:' "$h" || {
 			V_MSG="200 but no x-request-id / x-ratelimit-* headers (auth and limits not active?)"
 			return 1
@@ -528,6 +544,10 @@ ratios() {
 			g=$(added "$c" llmgw-noexp "$f") n=$(added "$c" nginx "$f") v=$(ratio "$g" "$n")
 			row "(informative) the same without the exporter running, ${f%_us}, $c" "llmgw-noexp +$g ms vs nginx +$n ms" "$v" "<=" 1.3
 		done
+	done
+	for c in json sse; do # opt-in peer llmgw-open: what governance costs (both without the exporter)
+		g=$(cpu_per_req "$c/llmgw-noexp") n=$(cpu_per_req "$c/llmgw-open") v=$(ratio "$g" "$n")
+		[[ -n $g && -n $n ]] && echo "| (informative) governance cost, CPU per request, $c 32 conns | llmgw-noexp $g µs vs llmgw-open $n µs: +$(awk -v a="$g" -v b="$n" 'BEGIN { printf "%.1f", a - b }') µs | $v | - |"
 	done
 	g=$(okval sse/llmgw rps) n=$(okval sse/haproxy rps) v=$(ratio "$g" "$n")
 	row "streaming throughput ≥ haproxy's on the same core, sse 32 conns" "llmgw ${g%.*} RPS vs haproxy ${n%.*} RPS" "$v" ">=" 1.0
