@@ -10,17 +10,26 @@
  *   receive -> ex_pipe (batch, encode, gzip) -> retry (queue, backoff) -> sink
  *
  * Shutdown (SIGTERM/SIGINT): /readyz turns 503, intake stops (reading what
- * the socket already holds, without blocking), the partial batch is
- * flushed, and delivery goes on until nothing is pending or drain_timeout
- * passes. What is left then stays in the disk queue for the next run
- * (queue.dir), or is dropped and counted, reason shutdown (memory queue);
- * either way it is logged as event=shutdown_left. A second signal skips
- * the rest of the drain.
+ * the socket holds until it has been quiet for 100 ms, at most 1 s, then
+ * closing it), the partial batch is flushed, and delivery goes on until
+ * nothing is pending or drain_timeout (counted from the signal) passes.
+ * What is left then stays in the disk queue for the next run (queue.dir),
+ * or is dropped and counted, reason shutdown (memory queue); either way it
+ * is logged as event=shutdown_left. A second signal skips the rest of the
+ * drain. The last line, event=stopped, gives the exit code and the run's
+ * span counts: delivered, persisted, lost, dropped.
  *
- * Exit codes: 0 normal (nothing left behind, or all of it persisted on
- * disk), 1 start-up failure (bind, sink, queue directory), 2 configuration
- * error (message "file:line:col: key: reason" on stderr), 3 spans were lost
- * at shutdown (memory queue not empty at the deadline).
+ * Exit codes say whether anything was left behind, so a supervisor (or a
+ * person) can tell without reading logs:
+ *   0  nothing left: every span read was delivered or dropped for a reason
+ *      counted while running (backend refusal, retry.max_elapsed, ...)
+ *   1  start-up failure (bind, sink, queue directory)
+ *   2  configuration error (message "file:line:col: key: reason" on stderr)
+ *   3  spans were lost at shutdown: the memory queue still held batches at
+ *      the deadline, or the queue dropped batches during the drain
+ *      (queue_full, disk_error). Wins over 4 when both happen.
+ *   4  spans were left in the disk queue; nothing was lost: the next start
+ *      on the same queue.dir delivers them
  */
 #include <errno.h>
 #include <getopt.h>
@@ -45,7 +54,8 @@
 #include "exporter/sink.h"
 
 #define EX_PROG "llmgw-exporter"
-#define EX_EXIT_LOST 3 /* spans dropped at shutdown */
+#define EX_EXIT_LOST 3	    /* spans lost at shutdown */
+#define EX_EXIT_PERSISTED 4 /* spans left in the disk queue for the next start, none lost */
 
 /* The process context: the only mutable state outside the modules' own objects. */
 struct ex {
@@ -66,7 +76,9 @@ struct ex {
 	bool draining;
 	bool stopped; /* retry_stop done: nothing more is delivered */
 	uint64_t drain_start_ns;
-	int exit_code;
+	uint64_t queue_drops_at_drain; /* queue_full + disk_error drops when the drain began */
+	uint64_t left_persisted;       /* spans left in the disk queue at the stop */
+	uint64_t left_lost;	       /* spans the shutdown cost (see the exit codes) */
 };
 
 static void ex_usage(FILE *f)
@@ -77,7 +89,8 @@ static void ex_usage(FILE *f)
 		"      --check-config  load and validate the configuration and TLS files, then exit (0 ok, 2 error)\n"
 		"      --version       print the version and exit\n"
 		"  -h, --help          this text\n"
-		"Exit status: 0 ok, 1 start-up failure, 2 configuration error, 3 spans lost at shutdown.\n"
+		"Exit status: 0 ok (nothing left behind), 1 start-up failure, 2 configuration error,\n"
+		"  3 spans lost at shutdown, 4 spans left in the disk queue for the next start (none lost).\n"
 		"See docs/exporter-config.md for every key and environment variable.\n",
 		EX_PROG);
 }
@@ -92,16 +105,52 @@ static void ex_drained(void *arg)
 	event_base_loopexit(ex->evb, NULL);
 }
 
-/* Ends delivery now; the exit code says whether spans were lost. */
+/* Spans the delivery queue dropped because it could not keep them (full, or the disk failed). */
+static uint64_t ex_queue_drops(const struct ex *ex)
+{
+	return (uint64_t)metric_get(ex->m.dropped[EX_DROP_QUEUE_FULL]) +
+	       (uint64_t)metric_get(ex->m.dropped[EX_DROP_DISK_ERROR]);
+}
+
+/*
+ * Ends delivery now and notes what was left: kept in the disk queue, or
+ * lost (the memory queue's leftovers, and what the queue dropped since the
+ * drain began, e.g. the last batch pushing the oldest out of a full queue).
+ */
 static void ex_stop_delivery(struct ex *ex)
 {
 	struct retry_left left;
 	if (ex->stopped)
 		return;
 	ex->stopped = true;
+	ex_pipe_flush(ex->pipe); /* a batch still open (intake cut short) is queued: kept or counted below */
 	retry_stop(ex->retry, &left);
-	if (!left.persisted && left.spans > 0)
-		ex->exit_code = EX_EXIT_LOST;
+	if (left.persisted)
+		ex->left_persisted += left.spans;
+	else
+		ex->left_lost += left.spans;
+	if (ex->draining)
+		ex->left_lost += ex_queue_drops(ex) - ex->queue_drops_at_drain;
+}
+
+/* 3 when anything was lost (it wins), else 4 when something waits on disk, else 0. */
+static int ex_exit_code(const struct ex *ex)
+{
+	if (ex->left_lost > 0)
+		return EX_EXIT_LOST;
+	return ex->left_persisted > 0 ? EX_EXIT_PERSISTED : 0;
+}
+
+/* The last line: exit code and the run's counts (numbers only, nothing from the config). */
+static void ex_log_stopped(const struct ex *ex, int code)
+{
+	uint64_t dropped = 0;
+	for (int i = 0; i < EX_DROP__COUNT; i++)
+		dropped += (uint64_t)metric_get(ex->m.dropped[i]);
+	log_msg(code == 0 ? LOG_LVL_INFO : LOG_LVL_WARN, "stopped",
+		"exit_code=%d delivered=%llu persisted=%llu lost=%llu dropped=%llu", code,
+		(unsigned long long)metric_get(ex->m.exported), (unsigned long long)ex->left_persisted,
+		(unsigned long long)ex->left_lost, (unsigned long long)dropped);
 }
 
 static void ex_drain_deadline(evutil_socket_t fd, short what, void *arg)
@@ -113,6 +162,16 @@ static void ex_drain_deadline(evutil_socket_t fd, short what, void *arg)
 		retry_inflight(ex->retry));
 	ex_stop_delivery(ex);
 	event_base_loopexit(ex->evb, NULL);
+}
+
+/* The socket is read empty and closed: flush the last batch and deliver until idle or the deadline. */
+static void ex_intake_done(void *arg)
+{
+	struct ex *ex = arg;
+	if (ex->stopped)
+		return;
+	ex_pipe_flush(ex->pipe);
+	retry_drain(ex->retry, ex_drained, ex);
 }
 
 static void ex_on_signal(evutil_socket_t sig, short what, void *arg)
@@ -128,14 +187,13 @@ static void ex_on_signal(evutil_socket_t sig, short what, void *arg)
 	}
 	ex->draining = true;
 	ex->drain_start_ns = clock_mono_ns();
+	ex->queue_drops_at_drain = ex_queue_drops(ex);
 	log_msg(LOG_LVL_INFO, "draining", "signal=%d pending_batches=%zu drain_timeout_ms=%lld", (int)sig,
 		retry_pending(ex->retry), (long long)ex->conf->drain_timeout_ms);
-	receive_stop(ex->recv);
-	ex_pipe_flush(ex->pipe);
 	int64_t ms = ex->conf->drain_timeout_ms;
 	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
 	evtimer_add(ex->drain_timer, &tv);
-	retry_drain(ex->retry, ex_drained, ex);
+	receive_stop(ex->recv, ex_intake_done, ex);
 }
 
 static bool ex_ready(void *arg, char *why, size_t whylen)
@@ -326,8 +384,8 @@ int main(int argc, char **argv)
 	log_msg(LOG_LVL_INFO, "started", "version=%s sink=%s", LLMGW_VERSION, sink_name(ex.sink));
 	event_base_dispatch(ex.evb);
 	ex_stop_delivery(&ex); /* counts a memory queue's leftovers if the loop ended some other way */
-	code = ex.exit_code;
+	code = ex_exit_code(&ex);
+	ex_log_stopped(&ex, code);
 	ex_stop(&ex);
-	log_msg(LOG_LVL_INFO, "stopped", "exit_code=%d", code);
 	return code;
 }

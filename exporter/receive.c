@@ -8,6 +8,9 @@
  * (sends, timers, the admin server): if more remain, the descriptor is
  * still readable and libevent calls again on the next iteration.
  *
+ * Stopping (SIGTERM) reads on through the same callback until the socket
+ * has been quiet for a moment, then closes it (see receive_stop).
+ *
  * Messages are received with NN_MSG (nanomsg allocates exactly the message)
  * so the exact length reaches spanrec_validate(); a message may hold several
  * records back to back (spanrec_frame_len splits them). NN_RCVMAXSIZE keeps a
@@ -31,6 +34,8 @@
 
 #define RECEIVE_BURST 1024	    /* records per wakeup (whole messages: up to 31 more) */
 #define RECEIVE_STOP_MAX 65536	    /* records read after SIGTERM before closing */
+#define RECEIVE_STOP_QUIET_MS 100   /* stopping: close once nothing arrived for this long ... */
+#define RECEIVE_STOP_LIMIT_MS 1000  /* ... or this long after receive_stop, whichever is first */
 #define RECEIVE_MAX_MSG (64 * 1024) /* SPANPIPE_BATCH_MAX records, and room to spare */
 static_assert(SPANPIPE_BATCH_MAX * sizeof(struct spanrec) <= RECEIVE_MAX_MSG, "a full batch fits one message");
 #define RECEIVE_LOG_BURST 10		     /* bad-record lines ... */
@@ -38,11 +43,19 @@ static_assert(SPANPIPE_BATCH_MAX * sizeof(struct spanrec) <= RECEIVE_MAX_MSG, "a
 
 struct receive {
 	int sock; /* -1 once closed */
+	struct event_base *evb;
 	struct event *ev;
 	struct ex_metrics *m;
 	receive_cb cb;
 	void *arg;
 	struct log_ratelimit rl;
+	/* Stopping (receive_stop): reading on until quiet, then closing and calling done. */
+	bool stopping;
+	struct event *quiet;
+	receive_stopped_cb done;
+	void *done_arg;
+	size_t stop_records;
+	uint64_t stop_start_ns;
 	char url[256];
 };
 
@@ -114,11 +127,40 @@ static size_t receive_drain(struct receive *r, size_t max)
 	return n;
 }
 
+static void receive_finish(struct receive *r);
+
+/* Stopping: (re)arms the quiet timer, capped so intake ends RECEIVE_STOP_LIMIT_MS after receive_stop. */
+static void receive_arm_quiet(struct receive *r)
+{
+	uint64_t spent_ms = (clock_mono_ns() - r->stop_start_ns) / 1000000;
+	uint64_t ms = RECEIVE_STOP_QUIET_MS;
+	if (spent_ms >= RECEIVE_STOP_LIMIT_MS || r->stop_records >= RECEIVE_STOP_MAX) {
+		receive_finish(r);
+		return;
+	}
+	if (ms > RECEIVE_STOP_LIMIT_MS - spent_ms)
+		ms = RECEIVE_STOP_LIMIT_MS - spent_ms;
+	struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+	evtimer_add(r->quiet, &tv);
+}
+
 static void receive_readable(evutil_socket_t fd, short what, void *arg)
+{
+	struct receive *r = arg;
+	(void)fd;
+	(void)what;
+	size_t n = receive_drain(r, RECEIVE_BURST);
+	if (r->stopping && n > 0) {
+		r->stop_records += n;
+		receive_arm_quiet(r);
+	}
+}
+
+static void receive_quiet(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	receive_drain(arg, RECEIVE_BURST);
+	receive_finish(arg);
 }
 
 static int receive_setup(struct receive *r, const char *url, size_t rcvbuf, struct err *err)
@@ -143,6 +185,7 @@ struct receive *receive_new(struct event_base *evb, const char *url, size_t rcvb
 		err_set(err, ENOMEM, "out of memory");
 		return NULL;
 	}
+	r->evb = evb;
 	r->m = m;
 	r->cb = cb;
 	r->arg = arg;
@@ -171,16 +214,53 @@ fail:
 	return NULL;
 }
 
-void receive_stop(struct receive *r)
+/* Stopping is over: closes the socket and tells the owner (once). */
+static void receive_finish(struct receive *r)
 {
-	if (r == NULL || r->sock < 0)
-		return;
+	receive_stopped_cb done = r->done;
 	if (r->ev != NULL)
 		event_del(r->ev);
-	size_t n = receive_drain(r, RECEIVE_STOP_MAX);
-	nn_close(r->sock);
-	r->sock = -1;
-	log_msg(LOG_LVL_INFO, "receive_stopped", "url=%s final_records=%zu", r->url, n);
+	if (r->quiet != NULL)
+		event_del(r->quiet);
+	if (r->sock >= 0) {
+		nn_close(r->sock);
+		r->sock = -1;
+		log_msg(LOG_LVL_INFO, "receive_stopped", "url=%s final_records=%zu elapsed_ms=%llu", r->url,
+			r->stop_records, (unsigned long long)((clock_mono_ns() - r->stop_start_ns) / 1000000));
+	}
+	r->done = NULL;
+	if (r->stopping && done != NULL)
+		done(r->done_arg);
+}
+
+/*
+ * nanomsg moves messages from the kernel's socket buffer into the PULL
+ * socket on its own worker thread, so NN_DONTWAIT finding nothing right
+ * after SIGTERM (the worker not yet scheduled) does not mean the buffer is
+ * empty: intake goes on through the event loop until it has been quiet
+ * for RECEIVE_STOP_QUIET_MS.
+ */
+void receive_stop(struct receive *r, receive_stopped_cb done, void *arg)
+{
+	if (r == NULL || r->sock < 0) {
+		if (done != NULL)
+			done(arg);
+		return;
+	}
+	if (r->stopping)
+		return;
+	r->stopping = true;
+	r->done = done;
+	r->done_arg = arg;
+	r->stop_start_ns = clock_mono_ns();
+	r->stop_records = 0;
+	if (r->quiet == NULL && (r->quiet = evtimer_new(r->evb, receive_quiet, r)) == NULL) {
+		r->stop_records = receive_drain(r, RECEIVE_STOP_MAX); /* no timer: what is there now */
+		receive_finish(r);
+		return;
+	}
+	r->stop_records = receive_drain(r, RECEIVE_BURST);
+	receive_arm_quiet(r);
 }
 
 void receive_free(struct receive *r)
@@ -190,6 +270,10 @@ void receive_free(struct receive *r)
 	if (r->ev != NULL) {
 		event_del(r->ev);
 		event_free(r->ev);
+	}
+	if (r->quiet != NULL) {
+		event_del(r->quiet);
+		event_free(r->quiet);
 	}
 	if (r->sock >= 0)
 		nn_close(r->sock);

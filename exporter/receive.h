@@ -31,12 +31,18 @@ typedef void (*receive_cb)(void *arg, const struct spanrec *r);
  */
 struct receive *receive_new(struct event_base *evb, const char *url, size_t rcvbuf, struct ex_metrics *m, receive_cb cb,
 			    void *arg, struct err *err);
+typedef void (*receive_stopped_cb)(void *arg);
+
 /*
- * Stops intake: reads what is already queued in the socket (bounded), then
- * closes it so the gateway's sends start failing fast instead of filling a
- * buffer nobody reads.
+ * Stops intake: reads on what the socket holds until nothing has arrived
+ * for 100 ms (bounded: at most 1 s and 65536 records), then closes it so
+ * the gateway's sends start failing fast instead of filling a buffer nobody
+ * reads, logs event=receive_stopped final_records=N, and calls done (from
+ * the event loop; at once if the socket is already closed). Records read
+ * meanwhile go to the callback as usual. receive_free before then cancels
+ * it without calling done.
  */
-void receive_stop(struct receive *r);
+void receive_stop(struct receive *r, receive_stopped_cb done, void *arg);
 void receive_free(struct receive *r);
 /* true while the socket is bound and watched (/readyz). */
 bool receive_ready(const struct receive *r);

@@ -18,11 +18,12 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { Stack, bin, metric, sinkApi, stop, waitFor } from './lib/stack.mjs';
+import { Stack, bin, freePort, http, metric, sinkApi, sleep, stop, waitFor, waitHttp, writeConfig } from './lib/stack.mjs';
+import { MOCK_API_KEY, chat, gatewayYaml } from './lib/llmgw.mjs';
 import { makeTestCa } from './lib/testca.mjs';
 import {
   M, arm, arrivals, dirBytes, inject, makeClientCert, nghttpxPath, nowNs, segments, spansBetween,
-  startDeliveryExporter, startNghttpx, vmRssKiB, waitQueued,
+  startDeliveryExporter, startNghttpx, stoppedLine, vmRssKiB, waitQueued,
 } from './lib/delivery.mjs';
 
 const stack = new Stack('delivery');
@@ -96,6 +97,7 @@ describe('exporter delivery (otlp-sink on command)', { timeout: 600000 }, () => 
     const st = await api.stats();
     assert.equal(st.unique_spans, 20, '20 distinct span ids');
     assert.ok(st.slowed >= 1, 'the sink held at least one answer');
+    assert.ok((await ex.m(M.retries)) >= 1, 'the attempt that passed export.timeout was retried (retries_total)');
     console.log(`# slow backend: ${st.spans} spans received for 20 ids (${st.duplicate_spans} duplicates from timed-out attempts)`);
     assert.equal(await allDropped(ex), 0, 'nothing dropped');
     await stopEx(ex);
@@ -315,6 +317,7 @@ describe('exporter delivery (otlp-sink on command)', { timeout: 600000 }, () => 
     await inject(ex.spansUrl, 500);
     await waitQueued(ex, 500);
     assert.equal(await ex.m(M.dropped, { reason: 'queue_full' }), 0, 'no drop with 5 batches of 10 allowed');
+    assert.equal((await http(`${ex.admin}/readyz`)).status, 200, '/readyz: queue at 50%, failing for < ready_failing_for');
     const rss0 = vmRssKiB(ex.proc.pid);
     let rss = rss0;
     let total = 500;
@@ -328,6 +331,9 @@ describe('exporter delivery (otlp-sink on command)', { timeout: 600000 }, () => 
     console.log(`# memory queue: ${total} spans in, ${metric(t, M.dropped, { reason: 'queue_full' })} dropped (queue_full), ` +
       `${metric(t, M.queueBatches)} batches queued, RSS ${rss0} -> ${rss} KiB`);
     assert.ok(metric(t, M.queueBatches) <= 10, 'at most max_pending batches held');
+    const rz = await http(`${ex.admin}/readyz`);
+    assert.equal(rz.status, 503, '/readyz 503 while the queue is over admin.ready_queue_percent (80)');
+    assert.match(rz.text, /^not ready: queue \d+% full \(limit 80%\)/, `reason given: ${rz.text}`);
     assert.ok(metric(t, M.dropped, { reason: 'queue_full' }) >= total - 10 * 100, 'everything past 10 batches dropped and counted');
     assert.ok(rss - rss0 < RSS_GROWTH_KIB, `RSS grew ${rss - rss0} KiB`);
     // SIGTERM with the backend still down: the memory queue is lost, counted, exit status 3.
@@ -335,9 +341,15 @@ describe('exporter delivery (otlp-sink on command)', { timeout: 600000 }, () => 
     assert.equal(x.code, 3, `exit status 3 when spans were lost at shutdown (signal ${x.signal})`);
     assert.ok(/event=shutdown_left[^\n]*persisted=false/.test(fs.readFileSync(ex.proc.errPath, 'utf8')) ||
       /event=drain_deadline/.test(fs.readFileSync(ex.proc.errPath, 'utf8')), 'what was left is logged');
+    const st = stoppedLine(ex.proc.errPath);
+    assert.ok(st, 'event=stopped logged with the counts');
+    assert.equal(st.exit_code, 3);
+    assert.equal(st.persisted, 0, 'a memory queue persists nothing');
+    assert.ok(st.lost >= 1 && st.lost <= 10 * 100, `lost = what the 10-batch queue held: ${st.lost}`);
+    assert.equal(st.dropped, metric(t, M.dropped) + st.lost, 'dropped = the queue_full drops before SIGTERM + the shutdown loss');
   }));
 
-  it('SIGTERM with the backend down and a disk queue: exit 0, spans kept, delivered by the next run', stack.guard(async () => {
+  it('SIGTERM with the backend down and a disk queue: exit 4 (left on disk, none lost), delivered by the next run', stack.guard(async () => {
     await freshSink();
     const dir = path.join(stack.dir, 'q-term');
     await arm(sink.url, 'fail', { status: 503, count: 1000000 });
@@ -346,14 +358,199 @@ describe('exporter delivery (otlp-sink on command)', { timeout: 600000 }, () => 
     await waitQueued(ex, 25);
     const x = await stopEx(ex);
     assert.equal(x.killed, false, 'exits within drain_timeout');
-    assert.equal(x.code, 0, 'exit 0: what was left is persisted on disk');
+    assert.equal(x.code, 4, 'exit 4: what was left is persisted on disk, nothing lost');
     assert.match(fs.readFileSync(ex.proc.errPath, 'utf8'), /event=shutdown_left[^\n]*persisted=true/, 'shutdown_left persisted=true logged');
+    assert.deepEqual(stoppedLine(ex.proc.errPath), { exit_code: 4, delivered: 0, persisted: 25, lost: 0, dropped: 0 }, 'event=stopped counts');
     await freshSink();
     const ex2 = await startDeliveryExporter(stack, { reuse: ex });
     const st = await waitUnique(25, { what: 'delivered by the next run' });
     assert.equal(st.unique_spans, 25);
     await waitFor(async () => (await ex2.m(M.queueBatches)) === 0, { what: 'the queue to empty' });
-    assert.equal((await stopEx(ex2)).code, 0);
+    assert.equal((await stopEx(ex2)).code, 0, 'exit 0: the replayed spans were delivered, nothing left');
+    assert.deepEqual(stoppedLine(ex2.proc.errPath), { exit_code: 0, delivered: 25, persisted: 0, lost: 0, dropped: 0 });
+  }));
+
+  it('SIGTERM with a full disk queue: the last batch pushes the oldest out -> lost wins over persisted, exit 3', stack.guard(async () => {
+    await freshSink();
+    const dir = path.join(stack.dir, 'q-both');
+    await arm(sink.url, 'fail', { status: 503, count: 1000000 });
+    // Run 1: full 100-span batches (no compression) into a 1 MiB queue until it overflows.
+    const q = { dir, max_bytes: '1MiB', segment_bytes: '64KiB' };
+    const ex1 = await startDeliveryExporter(stack, {
+      name: 'ex-both', endpoint: endpoint(), compression: 'none', concurrency: 1, batch: { max_spans: 100, timeout: '60s' }, queue: q,
+    });
+    let total = 0;
+    for (let i = 0; i < 40 && (await ex1.m(M.dropped, { reason: 'queue_full' })) === 0; i++) {
+      await inject(ex1.spansUrl, 500);
+      total += 500;
+      await waitQueued(ex1, total, { timeoutMs: 60000 });
+    }
+    assert.ok((await ex1.m(M.dropped, { reason: 'queue_full' })) > 0, `the queue overflowed after ${total} spans`);
+    await stop(ex1.proc, { signal: 'SIGKILL' });
+    // Run 2 on the full queue, with batches of up to 512 spans: its open batch of
+    // 300 is bigger than the room any 100-span batch left, so the flush at SIGTERM
+    // must push queued batches out.
+    const ex = await startDeliveryExporter(stack, {
+      name: 'ex-both2', endpoint: endpoint(), compression: 'none', concurrency: 1, batch: { max_spans: 512, timeout: '60s' }, queue: q,
+    });
+    const replayed = await ex.m(M.replayed);
+    assert.ok(replayed > 0, 'run 2 replayed the full queue');
+    await inject(ex.spansUrl, 300);
+    await waitFor(async () => (await ex.m(M.openSpans)) === 300, { what: '300 spans in the open batch' });
+    assert.equal(await ex.m(M.dropped), 0, 'nothing dropped before SIGTERM in run 2');
+    const x = await stopEx(ex);
+    assert.equal(x.code, 3, 'exit 3: the flush at SIGTERM dropped queued batches (lost), although the rest stays on disk');
+    const st = stoppedLine(ex.proc.errPath);
+    assert.ok(st, 'event=stopped logged');
+    assert.equal(st.exit_code, 3);
+    assert.ok(st.lost >= 100, `lost counts the batches dropped during the drain: ${JSON.stringify(st)}`);
+    assert.ok(st.persisted > 0, `persisted counts what stays on disk: ${JSON.stringify(st)}`);
+    assert.equal(st.dropped, st.lost, 'every drop of run 2 happened during the drain');
+    assert.equal(st.delivered + st.persisted + st.dropped, replayed + 300, 'every span of run 2 accounted for');
+    assert.match(fs.readFileSync(ex.proc.errPath, 'utf8'), /event=batch_dropped reason=queue_full/, 'the drop is logged');
+    // The next run finds exactly what the stopped line says was persisted.
+    await freshSink();
+    const ex3 = await startDeliveryExporter(stack, { reuse: ex });
+    assert.equal(await ex3.m(M.replayed), st.persisted, 'queue_replayed_spans_total = persisted');
+    await waitUnique(st.persisted, { timeoutMs: 60000, what: 'the persisted spans' });
+    await waitFor(async () => (await ex3.m(M.queueBatches)) === 0, { what: 'the queue to empty' });
+    assert.equal((await stopEx(ex3)).code, 0);
+  }));
+
+  it('SIGTERM flushes the open batch and delivers it before exiting 0', stack.guard(async () => {
+    await freshSink();
+    const ex = await startDeliveryExporter(stack, { name: 'ex-flush', endpoint: endpoint(), batch: { max_spans: 512, timeout: '60s' } });
+    await inject(ex.spansUrl, 5);
+    await waitFor(async () => (await ex.m(M.openSpans)) === 5, { what: 'the 5 spans waiting in the open batch' });
+    assert.equal((await api.stats()).unique_spans, 0, 'nothing sent before batch.timeout');
+    const x = await stopEx(ex);
+    assert.equal(x.code, 0, 'exit 0: nothing left behind');
+    assert.equal((await api.stats()).unique_spans, 5, 'the open batch was flushed and delivered during the drain');
+    assert.match(fs.readFileSync(ex.proc.errPath, 'utf8'), /event=drained/, 'drained logged');
+  }));
+
+  // The 2,400 records below wait in kernel socket buffers while the exporter is frozen: that
+  // needs net.core.{r,w}mem_max of a few MiB (4 MiB on our machines; Linux's default is ~208 KiB).
+  const sysMax = (n) => { try { return Number(fs.readFileSync(`/proc/sys/net/core/${n}`, 'utf8')); } catch { return 0; } };
+  const bufMax = Math.min(sysMax('rmem_max'), sysMax('wmem_max'));
+  const drainSkip = bufMax < 3 * 1024 * 1024 &&
+    `net.core.rmem_max/wmem_max ${bufMax} < 3 MiB: the socket buffers cannot hold the records this test freezes in them`;
+  it('records still in the PULL socket at SIGTERM are drained and delivered (exporter stopped while the gateway sends)', { skip: drainSkip }, stack.guard(async () => {
+    await freshSink();
+    // A gateway (built-in mock provider: no upstream) connected to the exporter
+    // before it is stopped: while the exporter is frozen its records wait in the
+    // socket, more of them than one receive wakeup reads (1024), so most can
+    // only reach the sink through the drain at SIGTERM.
+    const ex = await startDeliveryExporter(stack, {
+      name: 'ex-sockdrain', endpoint: endpoint(), spansUrl: stack.spansUrl, rcvbuf: '8MiB', drainTimeout: '30s',
+      batch: { max_spans: 512, timeout: '100ms' },
+    });
+    const gwPort = await freePort();
+    const gwCfg = writeConfig(stack.dir, 'gw-sockdrain.yaml', gatewayYaml({
+      port: gwPort, spansUrl: stack.spansUrl, mockUrl: 'http://127.0.0.1:1', deadPort: 1,
+    }).replace(/telemetry: \{ spans_url: ("[^"]*") \}/, 'telemetry: { spans_url: $1, sndbuf: 8MiB }'));
+    assert.match(fs.readFileSync(gwCfg, 'utf8'), /sndbuf: 8MiB/, 'gateway config carries the larger sndbuf');
+    const gw = stack.start('llmgw-gateway', ['-c', gwCfg], { name: 'gw-sockdrain', env: { MOCK_API_KEY } });
+    const gwUrl = `http://127.0.0.1:${gwPort}`;
+    await waitHttp(`${gwUrl}/healthz`, { proc: gw });
+    const gwSent = async () => metric((await http(`${gwUrl}/metrics`)).text, 'llmgw_spans_sent_total');
+    const gwDropped = async () => metric((await http(`${gwUrl}/metrics`)).text, 'llmgw_spans_dropped_total');
+    // Warm-up: the pipe is connected and records flow.
+    assert.equal((await chat(gwUrl, { model: 'builtin-model' })).status, 200);
+    await waitFor(async () => (await ex.m(M.received)) >= 1 && (await ex.m(M.received)) === await gwSent(),
+      { what: 'the warm-up spans received by the exporter' });
+    const warm = await ex.m(M.received);
+    process.kill(ex.proc.pid, 'SIGSTOP');
+    let sent;
+    try {
+      const REQ = 1200, PAR = 8;
+      let next = 0;
+      await Promise.all(Array.from({ length: PAR }, async () => {
+        while (next < REQ) {
+          next++;
+          const r = await chat(gwUrl, { model: 'builtin-model' });
+          assert.equal(r.status, 200, r.text);
+        }
+      }));
+      // The gateway hands its last message over within 1 ms of a span; wait until it counts them all.
+      await waitFor(async () => (await gwSent()) + (await gwDropped()) >= warm + 2 * REQ, { what: 'the gateway to hand over every span' });
+      sent = await gwSent();
+      assert.equal(await gwDropped(), 0, 'the socket buffers held every record (no pipe_full drop at the gateway)');
+      // One wakeup reads whole messages up to 1024 records (+31); even two of them
+      // before the signal's turn leave records that only the drain can read.
+      assert.ok(sent - warm > 2 * 1055, `more records wait in the socket (${sent - warm}) than two receive wakeups read`);
+      assert.ok((await api.stats()).unique_spans <= warm, 'nothing new reached the sink while the exporter was stopped');
+    } finally {
+      // SIGTERM first: it is pending when SIGCONT resumes the process, so the
+      // drain starts with the records still in the socket.
+      process.kill(ex.proc.pid, 'SIGTERM');
+      process.kill(ex.proc.pid, 'SIGCONT');
+    }
+    // No second SIGTERM (stopEx): that would cut the drain short.
+    let timer;
+    await Promise.race([ex.proc.exited, new Promise((r) => { timer = setTimeout(r, 60000); })]);
+    clearTimeout(timer);
+    assert.ok(ex.proc.exit, 'the exporter exited within 60 s of SIGTERM');
+    assert.equal(ex.proc.exit.code, 0, `exit 0: everything read at SIGTERM was delivered (${JSON.stringify(ex.proc.exit)})`);
+    const st = await api.stats();
+    assert.equal(st.unique_spans, sent, `every span the gateway sent reached the sink (${st.unique_spans} of ${sent})`);
+    const logs = fs.readFileSync(ex.proc.errPath, 'utf8');
+    const fin = Number(/event=receive_stopped [^\n]*final_records=(\d+)/.exec(logs)?.[1] ?? -1);
+    console.log(`# socket drain: ${sent - warm} records waiting at SIGTERM, ${fin} of them read by the drain`);
+    assert.ok(fin > 0, `the drain at SIGTERM read records (final_records=${fin})`);
+    assert.deepEqual(stoppedLine(ex.proc.errPath), { exit_code: 0, delivered: sent, persisted: 0, lost: 0, dropped: 0 });
+    await stop(gw);
+    assert.equal(gw.exit.code, 0, 'the gateway never noticed');
+  }));
+
+  it('admin.ready_failing_for: /readyz 503 with the reason while every export fails, 200 again once the backend recovers', stack.guard(async () => {
+    await freshSink();
+    await arm(sink.url, 'fail', { status: 503, count: 1000000 });
+    const ex = await startDeliveryExporter(stack, { name: 'ex-readyfail', endpoint: endpoint(), readyFailingFor: '1s', concurrency: 1 });
+    assert.equal((await http(`${ex.admin}/readyz`)).status, 200, 'ready before any export');
+    await inject(ex.spansUrl, 5);
+    const rz = await waitFor(async () => {
+      const r = await http(`${ex.admin}/readyz`);
+      return r.status === 503 ? r : null;
+    }, { timeoutMs: 20000, intervalMs: 100, what: '/readyz 503 once exports have failed for over 1 s' });
+    assert.match(rz.text, /^not ready: exports failing for \d+s \(limit 1s\)/, `reason given: ${rz.text}`);
+    assert.ok((await api.stats()).failed_injected >= 2, 'the backend answered 503 to more than one attempt');
+    assert.equal((await api.stats()).unique_spans, 0);
+    await freshSink(); // the backend recovers
+    await waitUnique(5, { what: 'after the recovery' });
+    await waitFor(async () => (await http(`${ex.admin}/readyz`)).status === 200, { what: '/readyz 200 again after a success' });
+    assert.equal((await http(`${ex.admin}/readyz`)).text, 'ready\n');
+    assert.equal(await allDropped(ex), 0, 'nothing dropped (max_elapsed 0)');
+    assert.equal((await stopEx(ex)).code, 0);
+  }));
+
+  it('retry.max_elapsed against a permanent 503: every span dropped as retry_exhausted, no attempt after, clean exit', stack.guard(async () => {
+    await freshSink();
+    await arm(sink.url, 'fail', { status: 503, count: 1000000 });
+    const ex = await startDeliveryExporter(stack, {
+      name: 'ex-exhaust', endpoint: endpoint(), concurrency: 1,
+      retry: { initial: '50ms', max: '100ms', max_elapsed: '300ms' },
+    });
+    await inject(ex.spansUrl, 30);
+    await waitFor(async () => (await ex.m(M.dropped, { reason: 'retry_exhausted' })) >= 30,
+      { timeoutMs: 20000, what: 'spans_dropped_total{reason="retry_exhausted"} to reach 30' });
+    await waitFor(async () => (await ex.m(M.queueBatches)) === 0 && (await ex.m(M.inflight)) === 0, { what: 'an empty queue, nothing in flight' });
+    const t1 = await ex.metrics();
+    const tries = (await api.stats()).failed_injected;
+    assert.ok(tries >= 2, `retried before giving up (${tries} attempts)`);
+    // Many backoff periods (50-100 ms) later: no further attempt.
+    await sleep(1000);
+    const t2 = await ex.metrics();
+    assert.equal(metric(t2, M.dropped, { reason: 'retry_exhausted' }), 30, 'exactly the 30 spans sent, each counted once');
+    assert.equal(metric(t2, M.dropped), 30, 'no other drop reason');
+    assert.equal(metric(t2, M.exported), 0);
+    assert.equal(metric(t2, M.requests), metric(t1, M.requests), 'no export attempt after the batch was given up');
+    assert.equal((await api.stats()).failed_injected, tries, 'the sink saw no attempt after that either');
+    assert.equal(metric(t2, M.requests, { result: 'retry' }), tries, 'every attempt was a retryable failure');
+    assert.match(fs.readFileSync(ex.proc.errPath, 'utf8'), /event=batch_dropped reason=retry_exhausted/, 'batch_dropped logged');
+    const x = await stopEx(ex);
+    assert.equal(x.code, 0, 'exit 0: dropped while running is counted, not left behind');
+    assert.deepEqual(stoppedLine(ex.proc.errPath), { exit_code: 0, delivered: 0, persisted: 0, lost: 0, dropped: 30 });
   }));
 
   it('http/json encoding: the sink decodes OTLP/JSON (hex ids, integer enums)', stack.guard(async () => {
@@ -376,6 +573,42 @@ describe('exporter delivery (otlp-sink on command)', { timeout: 600000 }, () => 
       assert.equal(s.resource.tenant_id, 'inject-tenant', 'tenant on the resource');
     }
     await stopEx(ex);
+  }));
+
+  it('batching by span count, estimated bytes and timeout; the batch and latency histograms count them', stack.guard(async () => {
+    await freshSink();
+    // max_spans 10: 25 spans -> 10, 10, and 5 flushed by batch.timeout.
+    const a = await startDeliveryExporter(stack, { name: 'ex-batch-n', endpoint: endpoint(), batch: { max_spans: 10, timeout: '2s' } });
+    await inject(a.spansUrl, 25);
+    await waitUnique(25);
+    await waitFor(async () => (await a.m(`${M.batchSpans}_sum`)) === 25, { what: 'batch_spans_sum = 25' });
+    const ta = await a.metrics();
+    assert.ok(metric(ta, `${M.batchSpans}_count`) >= 3, 'at least 3 batches for 25 spans at max_spans 10');
+    assert.equal(metric(ta, `${M.batchSpans}_bucket`, { le: '10' }), metric(ta, `${M.batchSpans}_count`), 'no batch over max_spans');
+    assert.equal(metric(ta, `${M.duration}_count`), metric(ta, M.requests), 'export_duration_seconds counts every attempt');
+    assert.equal(metric(ta, M.inflight), 0, 'exports_in_flight back to 0');
+    await stopEx(a);
+    // max_bytes 4096: every span is estimated at >= 600 bytes, so at most 6 per batch.
+    await freshSink();
+    const b = await startDeliveryExporter(stack, { name: 'ex-batch-b', endpoint: endpoint(), batch: { max_spans: 512, max_bytes: 4096, timeout: '2s' } });
+    await inject(b.spansUrl, 30);
+    await waitUnique(30);
+    await waitFor(async () => (await b.m(`${M.batchSpans}_sum`)) === 30, { what: 'batch_spans_sum = 30' });
+    const tb = await b.metrics();
+    assert.ok(metric(tb, `${M.batchSpans}_count`) >= 5, 'at least 5 batches for 30 spans under batch.max_bytes 4096');
+    assert.equal(metric(tb, `${M.batchSpans}_bucket`, { le: '10' }), metric(tb, `${M.batchSpans}_count`), 'no batch past max_bytes');
+    await stopEx(b);
+  }));
+
+  it('tcp:// receive (standalone exporter): two senders at once, every span delivered', stack.guard(async () => {
+    await freshSink();
+    const ex = await startDeliveryExporter(stack, { name: 'ex-tcp', endpoint: endpoint(), spansUrl: `tcp://127.0.0.1:${await freePort()}` });
+    assert.equal((await http(`${ex.admin}/readyz`)).status, 200, '/readyz 200 once bound');
+    await Promise.all([inject(ex.spansUrl, 40), inject(ex.spansUrl, 40)]);
+    const st = await waitUnique(80, { what: 'from two tcp:// senders' });
+    assert.equal(st.unique_spans, 80);
+    assert.equal(await ex.m(M.received), 80);
+    assert.equal((await stopEx(ex)).code, 0);
   }));
 
   it('OTEL_* env vars over the file: --check-config shows the effective settings', stack.guard(async () => {

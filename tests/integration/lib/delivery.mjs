@@ -17,13 +17,14 @@ import { SLOW, bin, freePort, http, metric, spawn, waitFor, waitHttp, writeConfi
 /**
  * exporter.yaml for delivery tests. Fast retries by default (100 ms first
  * backoff, 500 ms cap, no max_elapsed) so tests that wait for recovery stay
- * short; `queue` adds a queue: section, `tls` the ca/client cert keys.
+ * short; `queue` adds a queue: section, `tls` the ca/client cert keys,
+ * `readyFailingFor` admin.ready_failing_for, `rcvbuf` receive.rcvbuf.
  */
 export function deliveryYaml({
   spansUrl, endpoint, adminPort, protocol = 'http/protobuf', compression = 'gzip', timeout = '5s',
   concurrency = 2, retry = { initial: '100ms', max: '500ms', max_elapsed: '0' },
   batch = { max_spans: 512, timeout: '100ms' }, queue, caFile, clientCert, clientKey, drainTimeout = '1s',
-  extraExport = '',
+  extraExport = '', readyFailingFor, rcvbuf,
 }) {
   const q = queue
     ? `queue: { dir: "${queue.dir}", max_bytes: ${queue.max_bytes ?? '64MiB'}, segment_bytes: ${queue.segment_bytes ?? '1MiB'}, fsync: ${queue.fsync ?? false} }\n`
@@ -32,7 +33,7 @@ export function deliveryYaml({
     caFile ? `  ca_file: "${caFile}"\n` : '',
     clientCert ? `  client_cert: "${clientCert}"\n  client_key: "${clientKey}"\n` : '',
   ].join('');
-  return `receive: { url: "${spansUrl}" }
+  return `receive: { url: "${spansUrl}"${rcvbuf ? `, rcvbuf: ${rcvbuf}` : ''} }
 export:
   endpoint: ${endpoint}
   protocol: ${protocol}
@@ -40,8 +41,8 @@ export:
   timeout: ${timeout}
   concurrency: ${concurrency}
   retry: { initial: ${retry.initial}, max: ${retry.max}, max_elapsed: ${retry.max_elapsed} }
-${tls}${extraExport}batch: { max_spans: ${batch.max_spans}, timeout: ${batch.timeout} }
-${q}admin: { listen: 127.0.0.1:${adminPort} }
+${tls}${extraExport}batch: { max_spans: ${batch.max_spans}, timeout: ${batch.timeout}${batch.max_bytes ? `, max_bytes: ${batch.max_bytes}` : ''} }
+${q}admin: { listen: 127.0.0.1:${adminPort}${readyFailingFor ? `, ready_failing_for: ${readyFailingFor}` : ''} }
 drain_timeout: ${drainTimeout}
 log: { level: info }
 `;
@@ -49,13 +50,13 @@ log: { level: info }
 
 /**
  * Starts llmgw-exporter on a fresh config (opts as deliveryYaml, minus
- * spansUrl/adminPort, which are picked here) or, with `reuse`, on the
- * config of an earlier run. Resolves {proc, admin, cfg, spansUrl,
- * adminPort, metrics(), m(name, labels)}.
+ * adminPort, which is picked here, and spansUrl, an ipc:// socket unless
+ * given) or, with `reuse`, on the config of an earlier run. Resolves
+ * {proc, admin, cfg, spansUrl, adminPort, metrics(), m(name, labels)}.
  */
-export async function startDeliveryExporter(stack, { name, reuse, env = {}, ...opts } = {}) {
+export async function startDeliveryExporter(stack, { name, reuse, env = {}, spansUrl: url, ...opts } = {}) {
   const adminPort = reuse ? reuse.adminPort : await freePort();
-  const spansUrl = reuse ? reuse.spansUrl : `ipc://${path.join(stack.dir, `${name}.sock`)}`;
+  const spansUrl = reuse ? reuse.spansUrl : url ?? `ipc://${path.join(stack.dir, `${name}.sock`)}`;
   const cfg = reuse ? reuse.cfg : writeConfig(stack.dir, `${name}.yaml`, deliveryYaml({ spansUrl, adminPort, ...opts }));
   const proc = stack.start('llmgw-exporter', ['-c', cfg], { name: reuse ? `${reuse.name}-${reuse.run + 1}` : name, env });
   const admin = `http://127.0.0.1:${adminPort}`;
@@ -79,6 +80,8 @@ export const M = {
   queueBytes: 'llmgw_exporter_queue_bytes',
   replayed: 'llmgw_exporter_queue_replayed_spans_total',
   inflight: 'llmgw_exporter_exports_in_flight',
+  batchSpans: 'llmgw_exporter_batch_spans',
+  duration: 'llmgw_exporter_export_duration_seconds',
 };
 
 /** Pushes count good span records into url with spanrec-inject (one process). */
@@ -101,6 +104,18 @@ export async function waitQueued(ex, n, { timeoutMs = 20000 } = {}) {
     const t = await ex.metrics();
     return metric(t, M.received) >= n && metric(t, M.openSpans) === 0 ? t : null;
   }, { timeoutMs: timeoutMs * SLOW, intervalMs: 50, what: `${ex.name}: ${n} records received and flushed into the queue` });
+}
+
+/**
+ * The exporter's last log line, event=stopped, as numbers:
+ * {exit_code, delivered, persisted, lost, dropped}; null when absent.
+ */
+export function stoppedLine(errPath) {
+  const m = /event=stopped exit_code=(\d+) delivered=(\d+) persisted=(\d+) lost=(\d+) dropped=(\d+)/
+    .exec(fs.readFileSync(errPath, 'utf8'));
+  if (!m) return null;
+  const [exit_code, delivered, persisted, lost, dropped] = m.slice(1).map(Number);
+  return { exit_code, delivered, persisted, lost, dropped };
 }
 
 /** VmRSS of pid in KiB (0 when the process is gone). */
