@@ -5,26 +5,26 @@
  * attempt emitted as soon as the attempt ends (api_call.h has the outcome
  * mapping).
  *
- * Streams. A stream: true request whose client did not ask for
- * stream_options.include_usage gets it added upstream (spliced into the
- * client's bytes) so the span has token counts, and the relay drops the
- * usage chunk again. The decision to stream is taken on the response
- * head: only a 2xx text/event-stream answer is streamed (200 SSE head to
- * the client, then each upstream piece through chat_stream_feed, whose
- * complete events go out at once); anything else is buffered and answered
- * like a non-streaming call, so an error before the first byte is always
- * a JSON error with its real status. Time to first token is taken when
- * the relay sees the first content delta: from request arrival for the
- * SERVER span, from the attempt's start for the CLIENT span.
+ * This file keeps the attempt itself: parsing and routing, retries and
+ * fallbacks, encoding and sending, whole answers (2xx, relayed errors,
+ * transport failures), in-process providers and the client going away.
+ * The stream relay (the 200 SSE head, each upstream piece on to the
+ * client, how a stream ends) is in api_stream.c; what the two share (the
+ * CLIENT span, the failure table, the hand-offs between them) is declared
+ * in api_call_int.h. A stream: true request whose client did not ask for
+ * stream_options.include_usage gets it added upstream here (call_run),
+ * and the decision to stream is taken here on the response head
+ * (on_upstream_head): only a 2xx text/event-stream answer is streamed.
  *
  * Who finishes r: exactly one of reply/stream_end/abandon, called from
- * here; a client that goes away (noticed by the server, or by a failed
- * write) cancels the upstream call at once and abandons r (499
- * client_closed). The relay and the parsed request live in r and are
- * freed by the server when r finishes, so nothing here touches them after
- * a finishing call.
+ * here or from api_stream.c; a client that goes away (noticed by the
+ * server, or by a failed write) cancels the upstream call at once and
+ * abandons r (499 client_closed). The relay and the parsed request live
+ * in r and are freed by the server when r finishes, so nothing here
+ * touches them after a finishing call.
  */
 #include "gateway/api_call.h"
+#include "gateway/api_call_int.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -49,31 +49,11 @@
 #include "gateway/router.h"
 #include "gateway/upstream.h"
 
-#define CALL_MAX_ENCODED ((size_t)64 << 20)
-
-/* This worker's round-robin state in the request's config generation. */
-#define REQ_ROUTE(r) ((r)->gen->route[(r)->w->id])
-
 static const char *const op_paths[PROVIDER_OP__COUNT] = {
     [PROVIDER_OP_CHAT] = "/v1/chat/completions",
     [PROVIDER_OP_COMPLETIONS] = "/v1/completions",
     [PROVIDER_OP_EMBEDDINGS] = "/v1/embeddings",
 };
-
-static const struct gw_provider *req_provider(const struct gw_req *r)
-{
-	return &r->w->gw->conf->providers[r->provider];
-}
-
-/* Emits the CLIENT span once (a later call is a no-op: end_ns is set). */
-static void emit_client_span(struct gw_req *r)
-{
-	if (r->att.end_ns != 0)
-		return;
-	r->att.end_ns = clock_wall_ns();
-	span_emit_build_client(span_batch_slot(&r->w->spans), &r->span, &r->att);
-	span_batch_commit(&r->w->spans);
-}
 
 static void attempt_begin(struct gw_req *r)
 {
@@ -95,12 +75,6 @@ static void attempt_begin(struct gw_req *r)
 	r->span.provider = p->genai_name;
 	r->span.target = r->target->label;
 	r->span.attempts = (uint8_t)r->plan.attempts;
-}
-
-static uint64_t attempt_latency_ns(const struct gw_req *r)
-{
-	uint64_t now = clock_mono_ns();
-	return now > r->att_start_mono_ns ? now - r->att_start_mono_ns : 0;
 }
 
 static void attempt_start(struct gw_req *r);
@@ -180,7 +154,7 @@ static int64_t retry_after_ms(const struct http_hdr *h, size_t n)
 }
 
 /* Ends the attempt with an error: counts, logs (rate-limited), emits its span. */
-static void attempt_failed(struct gw_req *r, enum gw_upstream_outcome mo, const char *span_type, const char *detail)
+void api_call_attempt_failed(struct gw_req *r, enum gw_upstream_outcome mo, const char *span_type, const char *detail)
 {
 	struct gw_worker *w = r->w;
 	uint64_t suppressed = 0;
@@ -220,14 +194,12 @@ static void relay_headers(struct gw_req *r, const struct http_hdr *up, size_t n)
 	}
 }
 
-static void stream_facts(struct gw_req *r);
-
 /*
  * The client went away (or the server is draining): stop the provider at
  * once (h1: its connection is closed; h2: RST_STREAM) and finish r as
  * client_closed (499; 503 unavailable while draining) on both spans.
  */
-static void client_gone(struct gw_req *r)
+void api_call_client_gone(struct gw_req *r)
 {
 	bool closed = http_srv_client_gone(r);
 	if (r->call != NULL) {
@@ -235,7 +207,7 @@ static void client_gone(struct gw_req *r)
 		r->call = NULL;
 	}
 	if (r->relay != NULL)
-		stream_facts(r); /* what the stream had delivered: model, id, TTFT */
+		api_stream_facts(r); /* what the stream had delivered: model, id, TTFT */
 	if (r->att.start_ns != 0 && r->att.end_ns == 0) {
 		snprintf(r->att.error_type, sizeof(r->att.error_type), "%s",
 			 oai_err_def(closed ? GWE_CLIENT_CLOSED : GWE_UNAVAILABLE)->span_type);
@@ -247,7 +219,7 @@ static void client_gone(struct gw_req *r)
 static void on_client_close(struct gw_req *r, void *arg)
 {
 	(void)arg;
-	client_gone(r);
+	api_call_client_gone(r);
 }
 
 /* ---- whole answers ------------------------------------------------------------------------ */
@@ -285,7 +257,7 @@ static void on_success(struct gw_req *r, const struct upstream_result *res)
 
 	buf_init(&translated, CALL_MAX_ENCODED);
 	if (r->ops->decode(p, &r->in, body, len, &r->att_resp, &translated, &relay, &err) < 0) {
-		attempt_failed(r, GW_UP_ERROR, oai_err_def(GWE_UPSTREAM_INVALID)->span_type, err.msg);
+		api_call_attempt_failed(r, GW_UP_ERROR, oai_err_def(GWE_UPSTREAM_INVALID)->span_type, err.msg);
 		if (!retry_scheduled(r, ROUTE_FAIL_5XX, -1))
 			http_srv_reply_error(r, GWE_UPSTREAM_INVALID, NULL,
 					     "provider '%s' returned an invalid response", p->name);
@@ -317,7 +289,7 @@ static void on_error_status(struct gw_req *r, const struct upstream_result *res)
 
 	snprintf(code, sizeof(code), "%d", res->status);
 	snprintf(detail, sizeof(detail), "HTTP %d", res->status);
-	attempt_failed(r, GW_UP_ERROR, code, detail);
+	api_call_attempt_failed(r, GW_UP_ERROR, code, detail);
 	if (retry_scheduled(r, fail_of_status(res->status), retry_after_ms(res->headers, res->nheaders)))
 		return;
 	metric_inc(r->w->gw->metrics.upstream_relayed_errors);
@@ -353,12 +325,7 @@ static void on_error_status(struct gw_req *r, const struct upstream_result *res)
  * error.type names the outcome itself (which deadline; reset) rather than
  * the gateway error, and the message around the provider's name.
  */
-static const struct upstream_failure {
-	enum gw_upstream_outcome metric;
-	enum gw_error error;
-	bool span_outcome;
-	const char *before, *after;
-} failures[UPSTREAM__COUNT] = {
+static const struct upstream_failure failures[UPSTREAM__COUNT] = {
     [UPSTREAM_OK] = {GW_UP_ERROR, GWE_UPSTREAM_INVALID, false, "", " sent an invalid response"},
     [UPSTREAM_CONNECT_ERROR] = {GW_UP_CONNECT_ERROR, GWE_UPSTREAM_CONNECT, false, "could not reach ", ""},
     [UPSTREAM_TLS_ERROR] = {GW_UP_CONNECT_ERROR, GWE_UPSTREAM_TLS, false, "TLS with ", " failed"},
@@ -371,7 +338,7 @@ static const struct upstream_failure {
     [UPSTREAM_TOO_LARGE] = {GW_UP_ERROR, GWE_UPSTREAM_INVALID, false, "", " sent an invalid response"},
 };
 
-static const struct upstream_failure *failure_of(enum upstream_outcome o)
+const struct upstream_failure *api_call_failure_of(enum upstream_outcome o)
 {
 	return &failures[(unsigned)o < UPSTREAM__COUNT ? o : UPSTREAM_PROTOCOL_ERROR];
 }
@@ -379,7 +346,7 @@ static const struct upstream_failure *failure_of(enum upstream_outcome o)
 /* A call that ended before any streaming started: the whole answer, or why there is none. */
 static void whole_done(struct gw_req *r, const struct upstream_result *res)
 {
-	const struct upstream_failure *f = failure_of(res->outcome);
+	const struct upstream_failure *f = api_call_failure_of(res->outcome);
 	if (res->outcome == UPSTREAM_OK) {
 		r->att.http_status = (uint16_t)res->status;
 		if (res->status >= 200 && res->status < 300) {
@@ -390,257 +357,19 @@ static void whole_done(struct gw_req *r, const struct upstream_result *res)
 			on_error_status(r, res);
 			return;
 		}
-		attempt_failed(r, f->metric, oai_err_def(f->error)->span_type, "unexpected status");
+		api_call_attempt_failed(r, f->metric, oai_err_def(f->error)->span_type, "unexpected status");
 		if (!retry_scheduled(r, ROUTE_FAIL_5XX, -1))
 			http_srv_reply_error(r, f->error, NULL, "provider '%s' returned unexpected HTTP %d",
 					     req_provider(r)->name, res->status);
 		return;
 	}
-	attempt_failed(r, f->metric,
-		       f->span_outcome ? upstream_outcome_name(res->outcome) : oai_err_def(f->error)->span_type,
-		       res->detail);
+	api_call_attempt_failed(
+	    r, f->metric, f->span_outcome ? upstream_outcome_name(res->outcome) : oai_err_def(f->error)->span_type,
+	    res->detail);
 	if (!retry_scheduled(r, fail_of_outcome(res->outcome), -1))
 		http_srv_reply_error(r, f->error, NULL, "%sprovider '%s'%s: %s", f->before, req_provider(r)->name,
 				     f->after, res->detail);
 }
-
-/* ---- streamed answers --------------------------------------------------------------------- */
-
-static int relay_write(const char *p, size_t n, void *arg)
-{
-	return http_srv_stream_write(arg, p, n);
-}
-
-/*
- * While the relay works through one upstream piece, its events are
- * collected here and leave in one client write once the piece is done
- * (relay_send): a provider's read holds many events, and a write per
- * event cost a syscall and a wakeup of the client each. Nothing waits for
- * a later piece, so no event is delayed.
- */
-static int relay_collect(const char *p, size_t n, void *arg)
-{
-	struct gw_req *r = arg;
-	return buf_append(&r->relay_out, p, n);
-}
-
-/* Sends what relay_collect gathered; -1 when the client is gone. */
-static int relay_send(struct gw_req *r)
-{
-	int rc = 0;
-	if (r->relay_out.len > 0) {
-		api_cache_capture(r, r->relay_out.data,
-				  r->relay_out.len); /* what the client gets is what a hit replays */
-		rc = http_srv_stream_write(r, r->relay_out.data, r->relay_out.len);
-	}
-	buf_reset(&r->relay_out);
-	return rc;
-}
-
-/* chat_stream_feed through relay_collect, then one write; the feed's result (-1 with err, EPIPE: client gone). */
-static int relay_feed(struct gw_req *r, const char *data, size_t len, struct err *err)
-{
-	int rc = chat_stream_feed(r->relay, data, len, clock_mono_ns(), relay_collect, r, err);
-	if (relay_send(r) < 0) {
-		err_set(err, EPIPE, "the client is gone");
-		return -1;
-	}
-	return rc;
-}
-
-/* The relay's facts so far onto both spans (also for a stream cut short). */
-static void stream_facts(struct gw_req *r)
-{
-	const struct chat_stream_info *in = chat_stream_info(r->relay);
-	r->att_resp = in->resp;
-	r->att.resp = &r->att_resp;
-	r->span.resp = in->resp;
-	if (in->first_token && in->first_token_ns > r->att_start_mono_ns)
-		r->att.ttft_ns = in->first_token_ns - r->att_start_mono_ns;
-	if (in->first_token && in->first_token_ns > r->start_mono_ns)
-		r->span.ttft_ns = in->first_token_ns - r->start_mono_ns;
-}
-
-/* Ends a stream that failed after its 200 head: error type `why` on both spans. */
-static void stream_end_error(struct gw_req *r, enum gw_upstream_outcome mo, const char *why, const char *detail)
-{
-	/* never retried: the client has part of the answer; the target's health still hears of it */
-	enum route_fail f = mo == GW_UP_TIMEOUT		? ROUTE_FAIL_TIMEOUT
-			    : mo == GW_UP_CONNECT_ERROR ? ROUTE_FAIL_CONNECT
-							: ROUTE_FAIL_5XX;
-	route_record_failure(REQ_ROUTE(r), &r->plan, f, attempt_latency_ns(r), (int64_t)clock_mono_ns());
-	stream_facts(r);
-	snprintf(r->span.error_type, sizeof(r->span.error_type), "%s", why);
-	attempt_failed(r, mo, why, detail);
-	http_srv_stream_end(r);
-}
-
-/*
- * Creates the relay and sends the 200 SSE head (x-request-id and the
- * relayed headers with it). -1 after finishing r: out of memory (500) or
- * the client is gone; a call in flight is cancelled by the finishing call.
- */
-static int stream_begin(struct gw_req *r)
-{
-	struct chat_stream_opts o = {
-	    .drop_usage_chunk = !r->chat.include_usage, /* the gateway asked for it: the client did not */
-	    .n_choices = r->chat.n_choices,
-	};
-	int guarded = api_guard_stream_filter(r, &o); /* output guardrails rewrite the events on their way */
-	buf_init(&r->relay_out, CALL_MAX_ENCODED);
-	if (r->ops->stream_new != NULL && !r->ops->in_process) {
-		buf_init(&r->xlate_out, CALL_MAX_ENCODED);
-		r->xlate = r->ops->stream_new(req_provider(r), &r->in);
-	}
-	if (guarded < 0 || (r->relay = chat_stream_new(&o)) == NULL ||
-	    (r->ops->stream_new != NULL && r->xlate == NULL)) {
-		attempt_failed(r, GW_UP_ERROR, oai_err_def(GWE_INTERNAL)->span_type, "out of memory");
-		http_srv_reply_error(r, GWE_INTERNAL, NULL, "out of memory");
-		return -1;
-	}
-	http_srv_add_header(r, "Cache-Control", "no-cache");
-	if (http_srv_stream_start(r, 200, "text/event-stream") < 0) {
-		client_gone(r);
-		return -1;
-	}
-	return 0;
-}
-
-/* The provider's stream is unusable from here: stop it, tell the client. */
-static void stream_broken(struct gw_req *r, const char *client_msg, enum upstream_outcome why, const char *detail)
-{
-	if (r->call != NULL) {
-		upstream_call_cancel(r->call);
-		r->call = NULL;
-	}
-	chat_stream_fail(r->relay, client_msg, relay_write, r);
-	stream_end_error(r, GW_UP_ERROR, upstream_outcome_name(why), detail);
-}
-
-/*
- * An output guardrail matched in the stream: the provider is stopped, the
- * client gets the guardrail's error event instead of the text, the stream
- * ends. The provider did nothing wrong: its target's health is untouched
- * and the CLIENT span carries no error; the SERVER span says
- * guardrail_denied.
- */
-static void stream_denied(struct gw_req *r)
-{
-	char msg[160];
-	if (r->call != NULL) {
-		upstream_call_cancel(r->call);
-		r->call = NULL;
-	}
-	stream_facts(r);
-	api_guard_stream_message(r, msg, sizeof(msg));
-	chat_stream_deny(r->relay, msg, relay_write, r);
-	snprintf(r->span.error_type, sizeof(r->span.error_type), "%s", oai_err_def(GWE_GUARDRAIL_DENIED)->span_type);
-	metric_inc(r->w->gw->metrics.errors[GWE_GUARDRAIL_DENIED]);
-	gw_metrics_upstream(&r->w->gw->metrics, r->provider, GW_UP_OK);
-	emit_client_span(r);
-	http_srv_stream_end(r);
-}
-
-/* A relay feed failed (err from relay_feed): finishes r the way the failure says. */
-static void relay_failed(struct gw_req *r, const struct err *err)
-{
-	if (err->code == EPIPE)
-		client_gone(r);
-	else if (err->code == EACCES)
-		stream_denied(r);
-	else if (err->code == ENOMEM)
-		stream_broken(r, "the gateway could not process the stream", UPSTREAM_PROTOCOL_ERROR, err->msg);
-	else
-		stream_broken(r, "the provider sent a stream event over the size limit", UPSTREAM_TOO_LARGE, err->msg);
-}
-
-/*
- * Feeds the relay, through the provider's translator when its stream is
- * not OpenAI's; -1 after finishing r (the client is gone, an event is over
- * the bound, the provider's stream cannot be read, or a guardrail stopped it).
- */
-static int stream_feed(struct gw_req *r, const char *data, size_t len)
-{
-	struct err err;
-	if (r->xlate != NULL) {
-		buf_reset(&r->xlate_out);
-		if (r->ops->stream_feed(r->xlate, data, len, &r->xlate_out, &err) < 0) {
-			bool big = err.code == EMSGSIZE;
-			stream_broken(r,
-				      big ? "the provider sent a stream event over the size limit"
-					  : "the provider sent a stream the gateway cannot read",
-				      big ? UPSTREAM_TOO_LARGE : UPSTREAM_PROTOCOL_ERROR, err.msg);
-			return -1;
-		}
-		data = r->xlate_out.data != NULL ? r->xlate_out.data : "";
-		len = r->xlate_out.len;
-	}
-	if (relay_feed(r, data, len, &err) == 0)
-		return 0;
-	relay_failed(r, &err);
-	return -1;
-}
-
-/* The upstream body ended cleanly: what the translator still owes the client (usage, [DONE]). -1: r finished. */
-static int stream_flush(struct gw_req *r)
-{
-	struct err err;
-	if (r->xlate == NULL)
-		return 0;
-	buf_reset(&r->xlate_out);
-	if (r->ops->stream_finish(r->xlate, &r->xlate_out, &err) < 0) {
-		stream_broken(r, "the provider sent a stream the gateway cannot read", UPSTREAM_PROTOCOL_ERROR,
-			      err.msg);
-		return -1;
-	}
-	if (r->xlate_out.len == 0)
-		return 0;
-	if (relay_feed(r, r->xlate_out.data, r->xlate_out.len, &err) == 0)
-		return 0;
-	relay_failed(r, &err);
-	return -1;
-}
-
-/* The upstream side of a stream ended: close the client's stream the way the relay decides. */
-static void stream_done(struct gw_req *r, const struct upstream_result *res)
-{
-	const struct chat_stream_info *in = chat_stream_info(r->relay);
-	char msg[256];
-	enum chat_stream_end end = CHAT_STREAM_END_DONE;
-
-	if (res->outcome == UPSTREAM_OK) {
-		if (stream_flush(r) < 0)
-			return;
-		end = chat_stream_finish(r->relay, NULL, relay_write, r);
-	} else if (!in->done || in->upstream_error) {
-		/* reset, idle or total timeout, protocol error mid-stream: the error event, then the end */
-		snprintf(msg, sizeof(msg), "the stream from provider '%s' broke off: %s", req_provider(r)->name,
-			 res->detail);
-		chat_stream_fail(r->relay, msg, relay_write, r);
-		stream_end_error(r, failure_of(res->outcome)->metric, upstream_outcome_name(res->outcome), res->detail);
-		return;
-	} /* else [DONE] was relayed before the failure: the client has the whole stream */
-	switch (end) {
-	case CHAT_STREAM_END_DONE:
-	case CHAT_STREAM_END_NO_DONE:
-		stream_facts(r);
-		api_gov_cost(r, r->target->price, false);
-		/* least-latency compares streams by time to first token when there was one */
-		route_succeeded(REQ_ROUTE(r), &r->plan, r->att.ttft_ns != 0 ? r->att.ttft_ns : attempt_latency_ns(r));
-		gw_metrics_upstream(&r->w->gw->metrics, r->provider, GW_UP_OK);
-		emit_client_span(r);
-		api_cache_store_stream(r, chat_stream_info(r->relay));
-		http_srv_stream_end(r);
-		return;
-	case CHAT_STREAM_END_UPSTREAM_ERROR:
-		stream_end_error(r, GW_UP_ERROR, "upstream_stream_error", "the provider sent an error event");
-		return;
-	case CHAT_STREAM_END_TRUNCATED:
-		stream_end_error(r, GW_UP_ERROR, "stream_truncated", "the stream ended before it was complete");
-		return;
-	}
-}
-
 /* ---- the upstream call -------------------------------------------------------------------- */
 
 static bool is_event_stream(const struct upstream_head *h)
@@ -664,13 +393,13 @@ static enum upstream_body_mode on_upstream_head(struct upstream_call *call, cons
 	r->att.http_status = (uint16_t)head->status;
 	relay_headers(r, head->headers, head->nheaders);
 	/* on failure r is finished and the call cancelled: what is returned no longer matters */
-	return stream_begin(r) == 0 ? UPSTREAM_BODY_STREAM : UPSTREAM_BODY_BUFFER;
+	return api_stream_begin(r) == 0 ? UPSTREAM_BODY_STREAM : UPSTREAM_BODY_BUFFER;
 }
 
 static void on_upstream_data(struct upstream_call *call, const char *data, size_t len, void *arg)
 {
 	(void)call;
-	stream_feed(arg, data, len);
+	api_stream_feed(arg, data, len);
 }
 
 static void on_upstream_done(struct upstream_call *call, const struct upstream_result *res, void *arg)
@@ -679,7 +408,7 @@ static void on_upstream_done(struct upstream_call *call, const struct upstream_r
 	(void)call;
 	r->call = NULL; /* the pool frees the handle after this callback */
 	if (r->relay != NULL)
-		stream_done(r, res);
+		api_stream_done(r, res);
 	else
 		whole_done(r, res);
 }
@@ -759,7 +488,7 @@ static void send_upstream(struct gw_req *r, struct provider_chat_in *in)
 	if (r->ops->encode(req_provider(r), in, &ph, &err) < 0) {
 		/* EINVAL: the request asks for what this provider cannot take (the message is for the client) */
 		enum gw_error e = err.code == EINVAL ? GWE_INVALID_REQUEST : GWE_INTERNAL;
-		attempt_failed(r, GW_UP_ERROR, oai_err_def(e)->span_type, err.msg);
+		api_call_attempt_failed(r, GW_UP_ERROR, oai_err_def(e)->span_type, err.msg);
 		if (e == GWE_INVALID_REQUEST)
 			http_srv_reply_error(r, e, NULL, "%s", err.msg);
 		else
@@ -768,7 +497,7 @@ static void send_upstream(struct gw_req *r, struct provider_chat_in *in)
 	}
 	build_headers(r, &hdrs);
 	if ((slices = header_slices(&hdrs, &n)) == NULL) {
-		attempt_failed(r, GW_UP_ERROR, oai_err_def(GWE_INTERNAL)->span_type, "out of memory");
+		api_call_attempt_failed(r, GW_UP_ERROR, oai_err_def(GWE_INTERNAL)->span_type, "out of memory");
 		http_srv_reply_error(r, GWE_INTERNAL, NULL, "out of memory");
 		goto out;
 	}
@@ -781,7 +510,7 @@ static void send_upstream(struct gw_req *r, struct provider_chat_in *in)
 	};
 	r->call = upstream_call_start(r->w->pool, r->provider, &rq, r->chat.stream ? &stream : &whole, r, &err);
 	if (r->call == NULL) {
-		attempt_failed(r, GW_UP_ERROR, oai_err_def(GWE_INTERNAL)->span_type, err.msg);
+		api_call_attempt_failed(r, GW_UP_ERROR, oai_err_def(GWE_INTERNAL)->span_type, err.msg);
 		http_srv_reply_error(r, GWE_INTERNAL, NULL, "could not start the upstream request");
 		goto out;
 	}
@@ -799,9 +528,9 @@ static void relay_in_process(struct gw_req *r, const struct buf *sse)
 {
 	const struct upstream_result ok = {.outcome = UPSTREAM_OK, .status = 200};
 	r->att.http_status = 200;
-	if (stream_begin(r) < 0 || stream_feed(r, sse->data != NULL ? sse->data : "", sse->len) < 0)
+	if (api_stream_begin(r) < 0 || api_stream_feed(r, sse->data != NULL ? sse->data : "", sse->len) < 0)
 		return;
-	stream_done(r, &ok);
+	api_stream_done(r, &ok);
 }
 
 static void answer_in_process(struct gw_req *r, const struct provider_chat_in *in)
@@ -812,7 +541,7 @@ static void answer_in_process(struct gw_req *r, const struct provider_chat_in *i
 	if (r->ops->answer(req_provider(r), in, &out, &r->att_resp, &err) < 0) {
 		/* EINVAL: the request asks for something this provider cannot make (the client's to fix) */
 		enum gw_error e = err.code == EINVAL ? GWE_INVALID_REQUEST : GWE_INTERNAL;
-		attempt_failed(r, GW_UP_ERROR, oai_err_def(e)->span_type, err.msg);
+		api_call_attempt_failed(r, GW_UP_ERROR, oai_err_def(e)->span_type, err.msg);
 		if (e == GWE_INVALID_REQUEST)
 			http_srv_reply_error(r, e, NULL, "%s", err.msg);
 		else

@@ -22,8 +22,14 @@
  * Freeing: callbacks of this module hold the connection (c->hold); a close
  * decided while held frees it when the outermost callback returns, so no
  * object is freed inside its own callback.
+ *
+ * The response side (status line, Date, framing, keep-alive decision,
+ * http_conn_respond and http_conn_stream_*, and http_conn_send, the
+ * write-or-queue under them) is http_conn_out.c; the connection struct and
+ * what both files call is http_conn_int.h.
  */
 #include "gateway/http_conn.h"
+#include "gateway/http_conn_int.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -37,61 +43,15 @@
 
 #include "common/metrics.h"
 
-enum conn_state {
-	CS_READ = 0, /* reading a request (idle when nothing is buffered) */
-	CS_BUSY,     /* request handed to the owner, no response yet */
-	CS_STREAM,   /* streamed response in progress */
-	CS_FLUSH,    /* response complete, output queued: the next request waits */
-	CS_CLOSING,  /* last response queued, then shutdown + linger */
-	CS_LINGER,   /* write side shut, discarding input until EOF or timeout */
-	CS_GONE,     /* socket closed with a request in flight; waiting for the owner */
-	CS_DEAD,     /* closed; freed when no longer held */
-};
-
 #define LINGER_MAX_BYTES ((size_t)1 << 20)
 #define CHUNK_SLACK ((size_t)64 << 10)
 #define POOL_MAX 256
 
-struct http_conn {
-	struct http_conn_env *env;
-	int fd;
-	enum conn_state st;
-	struct event *rev, *wev, *tev;
-	struct event *fev; /* deferred flush of a streamed response (corked) */
-	struct http_parser p;
-	char *rbuf;
-	size_t rcap, rlen, ppos; /* buffer size, bytes in it, bytes the parser used */
-	size_t bstart, blen;	 /* de-chunked body at rbuf + bstart */
-	char *wbuf;		 /* queued output, wbuf[wpos..wlen) */
-	size_t wcap, wlen, wpos;
-	size_t lingered;
-	unsigned hold;	  /* callbacks of this module on the stack */
-	bool reading;	  /* rev is added */
-	bool writing;	  /* wev is added */
-	bool timer_req;	  /* the request timeout runs */
-	bool keep_alive;  /* the response in progress keeps the connection */
-	bool chunked_out; /* streamed response uses chunked encoding */
-	bool head_only;	  /* HEAD request: no response body */
-	bool must_close;  /* the request was rejected: its framing cannot be trusted */
-	bool notify_gone; /* ops->gone is due from the timer event */
-	bool resume;	  /* process buffered input from the next read callback */
-	bool corked;	  /* stream output queued, fev active: written once the loop's callbacks return */
-	void *ctx;
-	TAILQ_ENTRY(http_conn) link;
-	struct http_hdr hdrs[]; /* lim.max_headers */
-};
-
 static void process(struct http_conn *c);
 static void conn_close(struct http_conn *c);
 static void cb_unhold(struct http_conn *c);
-static void owner_unhold(struct http_conn *c);
 
 /* ---- small helpers ---------------------------------------------------------------- */
-
-static void set_timer(struct http_conn *c, const struct timeval *tv)
-{
-	event_add(c->tev, tv);
-}
 
 static void clear_timer(struct http_conn *c)
 {
@@ -108,50 +68,6 @@ static void want_read(struct http_conn *c, bool on)
 	else
 		event_del(c->rev);
 	c->reading = on;
-}
-
-static void want_write(struct http_conn *c, bool on)
-{
-	if (on == c->writing || c->fd < 0)
-		return;
-	if (on)
-		event_add(c->wev, NULL);
-	else
-		event_del(c->wev);
-	c->writing = on;
-}
-
-static size_t fmt_u64(char *out, uint64_t v)
-{
-	char tmp[24];
-	size_t n = 0;
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v > 0);
-	for (size_t i = 0; i < n; i++)
-		out[i] = tmp[n - 1 - i];
-	return n;
-}
-
-static size_t put(char *out, const char *s, size_t n)
-{
-	memcpy(out, s, n);
-	return n;
-}
-#define PUTS(out, lit) put((out), (lit), sizeof(lit) - 1)
-
-/* "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n", formatted once per second per worker. */
-static const char *date_line(struct http_conn_env *env)
-{
-	time_t now = time(NULL);
-	if (now != env->date_sec) {
-		struct tm tm;
-		gmtime_r(&now, &tm);
-		strftime(env->date, sizeof(env->date), "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
-		env->date_sec = now;
-	}
-	return env->date;
 }
 
 /* ---- buffers -------------------------------------------------------------------------- */
@@ -239,45 +155,8 @@ static bool make_room(struct http_conn *c)
 
 /* ---- writing ---------------------------------------------------------------------------- */
 
-static int wbuf_append(struct http_conn *c, const struct iovec *iov, int n, size_t skip)
-{
-	size_t total = 0;
-	for (int i = 0; i < n; i++)
-		total += iov[i].iov_len;
-	total -= skip;
-	if (c->wpos > 0 && c->wpos == c->wlen)
-		c->wpos = c->wlen = 0;
-	if (c->wlen + total > c->wcap) {
-		size_t live = c->wlen - c->wpos, cap = c->wcap > 0 ? c->wcap : 4096;
-		while (cap < live + total)
-			cap *= 2;
-		char *nb = malloc(cap);
-		if (nb == NULL)
-			return -1;
-		if (live > 0)
-			memcpy(nb, c->wbuf + c->wpos, live);
-		free(c->wbuf);
-		c->wbuf = nb;
-		c->wcap = cap;
-		c->wpos = 0;
-		c->wlen = live;
-	}
-	for (int i = 0; i < n; i++) {
-		const char *p = iov[i].iov_base;
-		size_t len = iov[i].iov_len;
-		if (skip >= len) {
-			skip -= len;
-			continue;
-		}
-		memcpy(c->wbuf + c->wlen, p + skip, len - skip);
-		c->wlen += len - skip;
-		skip = 0;
-	}
-	return 0;
-}
-
 /* Peer unreachable for writing or reading: what happens depends on the request in flight. */
-static void peer_gone(struct http_conn *c)
+void http_conn_peer_gone(struct http_conn *c)
 {
 	if (c->st == CS_BUSY || c->st == CS_STREAM) {
 		/* keep the struct for the owner, drop the socket now */
@@ -296,65 +175,6 @@ static void peer_gone(struct http_conn *c)
 		conn_close(c);
 }
 
-/*
- * Writes iov now if nothing is queued, queues the rest. bounded: refuse
- * (-1) past max_pending_write. -1 also when the socket is dead.
- *
- * cork (streamed responses): queue instead of writing, and write once the
- * event loop has run the callbacks now active (on_flush, activated, not
- * timed). A provider's read usually holds the head, many events and the
- * end: written one by one they cost a syscall and a wakeup of the client
- * each, and together one; nothing waits for later input.
- */
-static int conn_send(struct http_conn *c, struct iovec *iov, int n, bool bounded, bool cork)
-{
-	size_t total = 0, done = 0;
-	if (c->fd < 0)
-		return -1;
-	for (int i = 0; i < n; i++)
-		total += iov[i].iov_len;
-	if (cork && (c->wlen == c->wpos || c->corked)) {
-		if (bounded && (c->wlen - c->wpos) + total > c->env->max_pending_write) {
-			peer_gone(c);
-			return -1;
-		}
-		if (wbuf_append(c, iov, n, 0) < 0) {
-			peer_gone(c);
-			return -1;
-		}
-		if (!c->corked) {
-			c->corked = true;
-			event_active(c->fev, 0, 1);
-		}
-		return 0;
-	}
-	if (c->wlen == c->wpos) {
-		ssize_t w = writev(c->fd, iov, n);
-		if (w < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-				peer_gone(c);
-				return -1;
-			}
-			w = 0;
-		}
-		done = (size_t)w;
-		if (done == total)
-			return 0;
-	}
-	if (bounded && (c->wlen - c->wpos) + (total - done) > c->env->max_pending_write) {
-		peer_gone(c);
-		return -1;
-	}
-	if (wbuf_append(c, iov, n, done) < 0) {
-		peer_gone(c);
-		return -1;
-	}
-	want_write(c, true);
-	if (!c->timer_req)
-		set_timer(c, c->env->write_timeout);
-	return 0;
-}
-
 static void start_linger(struct http_conn *c)
 {
 	if (c->fd < 0) {
@@ -371,7 +191,7 @@ static void start_linger(struct http_conn *c)
 }
 
 /* The response is out of our hands (written or queued): continue with the connection. */
-static void response_done(struct http_conn *c)
+void http_conn_response_done(struct http_conn *c)
 {
 	bool flushed = c->wlen == c->wpos;
 	c->ctx = NULL;
@@ -403,7 +223,7 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
 	c->hold++;
 	ssize_t w = write(c->fd, c->wbuf + c->wpos, c->wlen - c->wpos);
 	if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-		peer_gone(c);
+		http_conn_peer_gone(c);
 	} else if (w > 0) {
 		c->wpos += (size_t)w;
 		if (c->wpos == c->wlen) {
@@ -414,9 +234,9 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
 			if (!c->timer_req)
 				clear_timer(c);
 			if (c->st == CS_FLUSH) {
-				c->st = CS_BUSY; /* response_done expects an answered request */
+				c->st = CS_BUSY; /* http_conn_response_done expects an answered request */
 				c->keep_alive = true;
-				response_done(c);
+				http_conn_response_done(c);
 			} else if (c->st == CS_CLOSING) {
 				start_linger(c);
 			}
@@ -444,126 +264,6 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
 			set_timer(c, c->env->write_timeout);
 	}
 	cb_unhold(c);
-}
-
-/* ---- responses ------------------------------------------------------------------------- */
-
-/* Status line + framing lines into out (>= 160 bytes); the owner's lines go between. */
-static size_t status_line(struct http_conn *c, char *out, int status)
-{
-	size_t n = PUTS(out, "HTTP/1.1 ");
-	const char *reason = http_parse_reason(status);
-	n += fmt_u64(out + n, (uint64_t)(status >= 100 && status <= 999 ? status : 500));
-	out[n++] = ' ';
-	n += put(out + n, reason, strlen(reason));
-	n += PUTS(out + n, "\r\n");
-	const char *d = date_line(c->env);
-	n += put(out + n, d, strlen(d));
-	return n;
-}
-
-/* Decides keep-alive for the response and writes the Connection line when one is needed. */
-static size_t connection_line(struct http_conn *c, char *out, bool close)
-{
-	const struct http_msg *m = &c->p.msg;
-	c->keep_alive = !close && !c->must_close && c->p.head_done && m->keep_alive && !c->env->draining;
-	if (!c->keep_alive)
-		return PUTS(out, "Connection: close\r\n");
-	if (m->minor_version == 0)
-		return PUTS(out, "Connection: keep-alive\r\n");
-	return 0;
-}
-
-void http_conn_respond(struct http_conn *c, int status, const char *hdrs, size_t hlen, const void *body, size_t blen,
-		       bool close)
-{
-	char head[256], tail[96];
-	size_t hn, tn = 0;
-	if (c->st == CS_GONE || c->fd < 0) {
-		http_conn_release(c);
-		return;
-	}
-	c->hold++;
-	hn = status_line(c, head, status);
-	tn += PUTS(tail, "Content-Length: ");
-	tn += fmt_u64(tail + tn, blen);
-	tn += PUTS(tail + tn, "\r\n");
-	tn += connection_line(c, tail + tn, close);
-	tn += PUTS(tail + tn, "\r\n");
-	struct iovec iov[4] = {{head, hn},
-			       {(void *)(uintptr_t)hdrs, hlen},
-			       {tail, tn},
-			       {(void *)(uintptr_t)body, c->head_only ? 0 : blen}};
-	c->st = CS_BUSY;
-	if (conn_send(c, iov, 4, false, false) == 0)
-		response_done(c);
-	else if (c->st == CS_GONE)
-		http_conn_release(c);
-	owner_unhold(c);
-}
-
-int http_conn_stream_head(struct http_conn *c, int status, const char *hdrs, size_t hlen)
-{
-	char head[256], tail[96];
-	size_t hn, tn = 0;
-	if (c->st != CS_BUSY || c->fd < 0)
-		return -1;
-	hn = status_line(c, head, status);
-	c->chunked_out = c->p.msg.minor_version == 1;
-	if (c->chunked_out)
-		tn += PUTS(tail, "Transfer-Encoding: chunked\r\n");
-	tn += connection_line(c, tail + tn, !c->chunked_out);
-	tn += PUTS(tail + tn, "\r\n");
-	struct iovec iov[3] = {{head, hn}, {(void *)(uintptr_t)hdrs, hlen}, {tail, tn}};
-	c->st = CS_STREAM;
-	return conn_send(c, iov, 3, false, true);
-}
-
-int http_conn_stream_data(struct http_conn *c, const void *p, size_t n)
-{
-	char size[24];
-	size_t sn = 0;
-	if (c->st != CS_STREAM || c->fd < 0)
-		return -1;
-	if (n == 0 || c->head_only)
-		return 0;
-	if (c->chunked_out) {
-		static const char hex[] = "0123456789abcdef";
-		char tmp[20];
-		size_t k = 0;
-		size_t v = n;
-		do {
-			tmp[k++] = hex[v & 15];
-			v >>= 4;
-		} while (v > 0);
-		while (k > 0)
-			size[sn++] = tmp[--k];
-		size[sn++] = '\r';
-		size[sn++] = '\n';
-	}
-	struct iovec iov[3] = {
-	    {size, sn}, {(void *)(uintptr_t)p, n}, {(void *)(uintptr_t) "\r\n", c->chunked_out ? 2 : 0}};
-	return conn_send(c, iov, 3, true, true);
-}
-
-void http_conn_stream_end(struct http_conn *c)
-{
-	if (c->st != CS_STREAM || c->fd < 0) {
-		http_conn_release(c);
-		return;
-	}
-	c->hold++;
-	int rc = 0;
-	if (c->chunked_out && !c->head_only) {
-		struct iovec iov[1] = {{(void *)(uintptr_t) "0\r\n\r\n", 5}};
-		rc = conn_send(c, iov, 1, false, true);
-	}
-	c->st = CS_BUSY;
-	if (rc == 0)
-		response_done(c);
-	else if (c->st == CS_GONE)
-		http_conn_release(c);
-	owner_unhold(c);
 }
 
 void http_conn_release(struct http_conn *c)
@@ -599,7 +299,7 @@ static void on_head(struct http_conn *c)
 	if (m->expect_continue && c->rlen == c->ppos &&
 	    (m->body == HTTP_BODY_CHUNKED || (m->body == HTTP_BODY_LENGTH && m->content_length > 0))) {
 		struct iovec iov[1] = {{(void *)(uintptr_t) "HTTP/1.1 100 Continue\r\n\r\n", 25}};
-		conn_send(c, iov, 1, false, false);
+		http_conn_send(c, iov, 1, false, false);
 	}
 }
 
@@ -687,7 +387,7 @@ static void cb_unhold(struct http_conn *c)
  * from inside the owner's own call; a pipelined one is picked up from a
  * fresh loop iteration instead.
  */
-static void owner_unhold(struct http_conn *c)
+void http_conn_owner_unhold(struct http_conn *c)
 {
 	if (--c->hold > 0)
 		return;
@@ -737,7 +437,7 @@ static bool read_some(struct http_conn *c)
 			c->st = CS_CLOSING;
 		return false;
 	}
-	peer_gone(c);
+	http_conn_peer_gone(c);
 	return false;
 }
 
@@ -804,7 +504,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	default:
 		if (c->wlen > c->wpos) {
 			count_timeout(c, HTTP_CONN_TIMEOUT_WRITE);
-			peer_gone(c); /* no write progress within write_timeout */
+			http_conn_peer_gone(c); /* no write progress within write_timeout */
 		}
 		break;
 	}

@@ -64,7 +64,7 @@ struct gw_req {
 	void (*gov_cont)(struct gw_req *r);  /* what to do once admitted */
 	size_t model_index;		     /* into gen->conf->models; nmodels when unknown */
 
-	/* OpenAI endpoints (api_call.c): freed or cancelled when r finishes */
+	/* OpenAI endpoints (api_call.c, the stream relay in api_stream.c): freed or cancelled when r finishes */
 	struct chat_request chat;   /* chat and legacy completions */
 	struct embed_request embed; /* embeddings */
 	const struct gw_target *target;
