@@ -14,6 +14,9 @@
 #   make lint       clang-format check + banned-function check
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make image      container images llmgw-gateway and llmgw-exporter (docker or podman)
+#   make image-check  without an engine: the Dockerfile's runtime stages rebuilt as root
+#                   filesystems (debootstrap, cached in $(B)/rootfs/) and both images run
+#                   there as the pod runs them; root only (else SKIP); not part of make test
 
 CC ?= cc
 PREFIX ?= /usr/local
@@ -68,7 +71,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(UNIT_SRC))
 FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(FUZZ_SRC))
 REPLAY_BINS := $(patsubst %,$(B)/tests/fuzz/replay_%,$(FUZZ_NAMES))
 
-.PHONY: all deps test unit run bench soak fuzz lint clean install image
+.PHONY: all deps test unit run bench soak fuzz lint clean install image image-check
 all: $(BINS) $(REPLAY_BINS)
 
 deps:
@@ -218,6 +221,15 @@ image:
 		echo "  IMAGE $(IMAGE_PREFIX)llmgw-$$t:$(IMAGE_TAG)"; \
 		$(CONTAINER_ENGINE) build -f deploy/docker/Dockerfile --target $$t \
 			--build-arg VERSION=$(VERSION) -t $(IMAGE_PREFIX)llmgw-$$t:$(IMAGE_TAG) .; done
+
+# The image without an engine (tests/deploy/rootfs.sh): debootstrap + the
+# Dockerfile's RUN lines in a chroot, then each image's command on a read-only
+# root as uid 10001, a request through both to llmgw-mock and otlp-sink on the
+# host. Needs root; the first run also needs the Debian mirror (a minute or
+# more), later runs reuse $(B)/rootfs/ (seconds).
+image-check: deps
+	@$(MAKE) --no-print-directory $(B)/llmgw-gateway $(B)/llmgw-exporter $(B)/llmgw-mock $(B)/otlp-sink
+	@B=$(B) bash tests/deploy/rootfs.sh
 
 clean:
 	rm -rf build build-san build-fuzz
