@@ -380,6 +380,7 @@ BASE_KEY="suite=$SUITE variant=minbase arch=$ARCH mirror=$MIRROR security=$SECUR
 # official image has: SUITE, SUITE-updates, SUITE-security.
 slim_base() {
 	local r=$1 d
+	case "$r" in "$RF"/?*) ;; *) die "slim_base: $r is not a tree under $RF" ;; esac # never the host's /etc
 	cat >"$r/etc/dpkg/dpkg.cfg.d/docker" <<-'EOF'
 		# as in debian:*-slim (debuerreotype slimify)
 		path-exclude /usr/share/doc/*
