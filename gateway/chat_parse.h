@@ -72,16 +72,16 @@ struct chat_parse_err {
 struct chat_request {
 	const char *body; /* borrowed: the bytes parsed */
 	size_t body_len;
-	json_t *root;	    /* owned; NULL until chat_request_tree() */
-	const char *model;  /* model_buf, or the provider model after a rename */
-	json_t *messages;   /* borrowed from root, set by chat_request_tree(); NULL for /v1/completions */
-	json_t *prompt;	    /* /v1/completions: borrowed from root, set by chat_request_tree() */
+	json_t *root;	   /* owned; NULL until chat_request_tree() */
+	const char *model; /* model_buf, or the provider model after a rename */
+	json_t *messages;  /* borrowed from root, set by chat_request_tree(); NULL for /v1/completions */
+	json_t *prompt;	   /* /v1/completions: borrowed from root, set by chat_request_tree() */
 	bool stream;
-	bool include_usage; /* stream and stream_options.include_usage is true: the client wants usage */
+	bool include_usage;	 /* stream and stream_options.include_usage is true: the client wants usage */
 	bool has_stream_options; /* the body has a stream_options member (an object or null) */
 	bool legacy;		 /* /v1/completions */
 	unsigned n_choices;	 /* `n` when a positive integer (capped at 65535), else 1 */
-	uint32_t max_tokens; /* max_completion_tokens, else max_tokens, when a positive integer < 2^32; else 0 */
+	uint32_t max_tokens;	 /* max_completion_tokens, else max_tokens, when a positive integer < 2^32; else 0 */
 	char model_buf[CHAT_MODEL_MAX + 1];
 };
 

@@ -6,7 +6,11 @@
  * count limits as bytes arrive, so an oversized head is refused before it
  * is buffered whole), then one pass over the complete head that fills the
  * zero-copy slices and decides the framing. Bodies are a byte-level state
- * machine that consumes framing as it goes and hands out data slices.
+ * machine that consumes framing as it goes and hands out data slices:
+ * Content-Length and close-delimited bodies here, chunked transfer coding
+ * (chunk-size lines, extensions, trailers) in http_parse_chunked.c. The
+ * states, character classes and fail() both files use are in
+ * http_parse_int.h.
  *
  * Every rejection sets a static err_msg: the parser never copies input into
  * messages, so nothing a client sends can end up in a log line unescaped.
@@ -15,43 +19,7 @@
 
 #include <string.h>
 
-enum {
-	ST_HEAD = 0,
-	ST_LENGTH,
-	ST_CLOSE,
-	ST_CHUNK_SIZE,
-	ST_CHUNK_EXT,
-	ST_CHUNK_SIZE_LF,
-	ST_CHUNK_DATA,
-	ST_CHUNK_DATA_CR,
-	ST_CHUNK_DATA_LF,
-	ST_TRAILER,
-	ST_DONE_PENDING, /* complete, DONE not reported yet */
-	ST_DONE,
-	ST_ERROR,
-};
-
-/* Trailer line sub-states (p->sub). */
-enum { TR_LINE_START = 0, TR_IN_LINE, TR_CR, TR_END_LF };
-
-#define CHUNK_LINE_MAX 4096 /* chunk-size line incl. extensions */
-
-/* RFC 9110 tchar. */
-static const uint8_t tchar[256] = {
-    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1, ['+'] = 1, ['-'] = 1, ['.'] = 1,
-    ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1, ['~'] = 1, ['0'] = 1,  ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1,
-    ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1, ['A'] = 1,  ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1,
-    ['F'] = 1, ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1,  ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1,
-    ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1,  ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1,
-    ['Z'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1,  ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1,
-    ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1,  ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1,
-    ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1,  ['z'] = 1,
-};
-
-static inline unsigned char lower(unsigned char c)
-{
-	return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
-}
+#include "gateway/http_parse_int.h"
 
 /* Case-insensitive equality of a slice with a lower-case literal. */
 static bool ieq(const char *s, size_t n, const char *lit, size_t litn)
@@ -64,27 +32,6 @@ static bool ieq(const char *s, size_t n, const char *lit, size_t litn)
 	return true;
 }
 #define IEQ(s, n, lit) ieq((s), (n), (lit), sizeof(lit) - 1)
-
-/* field-value bytes: HTAB, SP, VCHAR, obs-text; never CR, LF, NUL or other controls. */
-static inline bool value_char(unsigned char c)
-{
-	return c == '\t' || (c >= 0x20 && c != 0x7f);
-}
-
-static enum http_parse_status fail(struct http_parser *p, enum http_parse_err e, const char *msg)
-{
-	static const int status[] = {
-	    [HTTP_PERR_NONE] = 400,	      [HTTP_PERR_SYNTAX] = 400,		[HTTP_PERR_FRAMING] = 400,
-	    [HTTP_PERR_LINE_TOO_LONG] = 414,  [HTTP_PERR_HEAD_TOO_LARGE] = 431, [HTTP_PERR_TOO_MANY_HEADERS] = 431,
-	    [HTTP_PERR_BODY_TOO_LARGE] = 413, [HTTP_PERR_UNSUPPORTED_TE] = 501, [HTTP_PERR_VERSION] = 505,
-	    [HTTP_PERR_EXPECT] = 417,	      [HTTP_PERR_TRUNCATED] = 400,
-	};
-	p->err = e;
-	p->err_status = status[e];
-	p->err_msg = msg;
-	p->state = ST_ERROR;
-	return HTTP_PARSE_ERROR;
-}
 
 /* ---- set-up ------------------------------------------------------------------ */
 
@@ -644,149 +591,6 @@ static enum http_parse_status feed_head(struct http_parser *p, const char *buf, 
 	}
 }
 
-/* ---- bodies ----------------------------------------------------------------------- */
-
-static int hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = lower(c);
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
-/* Trailer section after the last chunk: validated, bounded, discarded. */
-static enum http_parse_status trailer_byte(struct http_parser *p, unsigned char c)
-{
-	if (++p->trailer_len > p->lim.max_head)
-		return fail(p, HTTP_PERR_HEAD_TOO_LARGE, "trailer section too large");
-	switch (p->sub) {
-	case TR_LINE_START:
-		if (c == '\r') {
-			p->sub = TR_END_LF;
-			return HTTP_PARSE_AGAIN;
-		}
-		if (c == ' ' || c == '\t' || !tchar[c])
-			return fail(p, HTTP_PERR_SYNTAX, "malformed trailer field");
-		p->sub = TR_IN_LINE;
-		return HTTP_PARSE_AGAIN;
-	case TR_IN_LINE:
-		if (c == '\r')
-			p->sub = TR_CR;
-		else if (!value_char(c) && c != ':')
-			return fail(p, HTTP_PERR_SYNTAX, "malformed trailer field");
-		return HTTP_PARSE_AGAIN;
-	case TR_CR:
-		if (c != '\n')
-			return fail(p, HTTP_PERR_SYNTAX, "bare CR in trailer");
-		p->sub = TR_LINE_START;
-		return HTTP_PARSE_AGAIN;
-	default: /* TR_END_LF */
-		if (c != '\n')
-			return fail(p, HTTP_PERR_SYNTAX, "bare CR after the last chunk");
-		p->state = ST_DONE;
-		return HTTP_PARSE_DONE;
-	}
-}
-
-/* Chunk-size line: 1*HEXDIG [ BWS ; ext ] CRLF. */
-static enum http_parse_status chunk_size_byte(struct http_parser *p, unsigned char c)
-{
-	if (++p->ext_len > CHUNK_LINE_MAX)
-		return fail(p, HTTP_PERR_SYNTAX, "chunk-size line too long");
-	if (p->state == ST_CHUNK_SIZE) {
-		int v = hexval(c);
-		if (v >= 0) {
-			if (p->remaining > (UINT64_MAX >> 4))
-				return fail(p, HTTP_PERR_BODY_TOO_LARGE, "chunk size too large");
-			p->remaining = (p->remaining << 4) | (uint64_t)v;
-			return HTTP_PARSE_AGAIN;
-		}
-		if (p->ext_len == 1)
-			return fail(p, HTTP_PERR_SYNTAX, "malformed chunk size");
-		if (c == '\r') {
-			p->state = ST_CHUNK_SIZE_LF;
-			return HTTP_PARSE_AGAIN;
-		}
-		if (c != ';' && c != ' ' && c != '\t')
-			return fail(p, HTTP_PERR_SYNTAX, "malformed chunk size");
-		p->state = ST_CHUNK_EXT;
-		return HTTP_PARSE_AGAIN;
-	}
-	if (p->state == ST_CHUNK_EXT) {
-		if (c == '\r')
-			p->state = ST_CHUNK_SIZE_LF;
-		else if (!value_char(c))
-			return fail(p, HTTP_PERR_SYNTAX, "invalid character in a chunk extension");
-		return HTTP_PARSE_AGAIN;
-	}
-	/* ST_CHUNK_SIZE_LF */
-	if (c != '\n')
-		return fail(p, HTTP_PERR_SYNTAX, "bare CR in a chunk-size line");
-	p->ext_len = 0;
-	if (p->remaining == 0) {
-		p->state = ST_TRAILER;
-		p->sub = TR_LINE_START;
-		return HTTP_PARSE_AGAIN;
-	}
-	if (p->remaining > p->lim.max_body - p->total || p->total > p->lim.max_body)
-		return fail(p, HTTP_PERR_BODY_TOO_LARGE,
-			    p->response ? "response body too large" : "request body too large");
-	p->state = ST_CHUNK_DATA;
-	return HTTP_PARSE_AGAIN;
-}
-
-static enum http_parse_status feed_chunked(struct http_parser *p, const char *buf, size_t len, size_t *used,
-					   struct http_slice *data)
-{
-	size_t i = 0;
-	while (i < len) {
-		unsigned char c = (unsigned char)buf[i];
-		enum http_parse_status st = HTTP_PARSE_AGAIN;
-		switch (p->state) {
-		case ST_CHUNK_DATA: {
-			size_t n = len - i < p->remaining ? len - i : (size_t)p->remaining;
-			p->remaining -= n;
-			p->total += n;
-			if (p->remaining == 0)
-				p->state = ST_CHUNK_DATA_CR;
-			if (data != NULL)
-				*data = (struct http_slice){buf + i, n};
-			*used = i + n;
-			return HTTP_PARSE_DATA;
-		}
-		case ST_CHUNK_DATA_CR:
-			if (c != '\r')
-				return fail(p, HTTP_PERR_SYNTAX, "missing CRLF after chunk data");
-			p->state = ST_CHUNK_DATA_LF;
-			break;
-		case ST_CHUNK_DATA_LF:
-			if (c != '\n')
-				return fail(p, HTTP_PERR_SYNTAX, "missing CRLF after chunk data");
-			p->state = ST_CHUNK_SIZE;
-			p->remaining = 0;
-			p->ext_len = 0;
-			break;
-		case ST_TRAILER:
-			st = trailer_byte(p, c);
-			break;
-		default:
-			st = chunk_size_byte(p, c);
-			break;
-		}
-		i++;
-		if (st == HTTP_PARSE_ERROR)
-			return st;
-		if (st == HTTP_PARSE_DONE) {
-			*used = i;
-			return st;
-		}
-	}
-	*used = len;
-	return HTTP_PARSE_AGAIN;
-}
-
 enum http_parse_status http_parse_feed(struct http_parser *p, const char *buf, size_t len, size_t *used,
 				       struct http_slice *data)
 {
@@ -830,7 +634,7 @@ enum http_parse_status http_parse_feed(struct http_parser *p, const char *buf, s
 	case ST_ERROR:
 		return HTTP_PARSE_ERROR;
 	default:
-		return feed_chunked(p, buf, len, used, data);
+		return http_parse_feed_chunked(p, buf, len, used, data);
 	}
 }
 

@@ -521,18 +521,12 @@ static void test_response_long_strings_cut_on_utf8(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_request_table),
-	    cmocka_unit_test(test_request_scanned_facts),
-	    cmocka_unit_test(test_request_fields),
-	    cmocka_unit_test(test_stream_fields),
-	    cmocka_unit_test(test_legacy_table),
-	    cmocka_unit_test(test_input_shapes),
-	    cmocka_unit_test(test_inject_usage),
-	    cmocka_unit_test(test_inject_limits),
-	    cmocka_unit_test(test_request_model_too_long),
-	    cmocka_unit_test(test_response_full),
-	    cmocka_unit_test(test_response_odd),
-	    cmocka_unit_test(test_response_long_strings_cut_on_utf8),
+	    cmocka_unit_test(test_request_table),	   cmocka_unit_test(test_request_scanned_facts),
+	    cmocka_unit_test(test_request_fields),	   cmocka_unit_test(test_stream_fields),
+	    cmocka_unit_test(test_legacy_table),	   cmocka_unit_test(test_input_shapes),
+	    cmocka_unit_test(test_inject_usage),	   cmocka_unit_test(test_inject_limits),
+	    cmocka_unit_test(test_request_model_too_long), cmocka_unit_test(test_response_full),
+	    cmocka_unit_test(test_response_odd),	   cmocka_unit_test(test_response_long_strings_cut_on_utf8),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
