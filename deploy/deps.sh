@@ -15,13 +15,14 @@ build_pkgs="build-essential pkg-config ca-certificates
 libevent-dev libnghttp2-dev libssl-dev libprotobuf-c-dev protobuf-c-compiler
 libyaml-dev libnanomsg-dev zlib1g-dev libjansson-dev libhiredis-dev"
 # kubernetes-client: kubectl (its built-in kustomize) for the deploy tests.
+# clang-format: `make lint`, one test of `make test`.
 # clang + libclang-rt-14-dev: libFuzzer and the sanitizer runtimes, so `make
 # test` fuzzes every target briefly (without them it only replays the corpora).
 test_pkgs="curl openssl libcmocka-dev redis-server
 nghttp2-proxy
 nodejs npm
 kubernetes-client
-clang libclang-rt-14-dev"
+clang libclang-rt-14-dev clang-format"
 pkgs="$build_pkgs $test_pkgs"
 
 for arg in "$@"; do

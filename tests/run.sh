@@ -3,14 +3,15 @@
 #
 # The test runner behind `make test` / `make unit`:
 #
-#   B=<build dir> SAN=0|1 [ONLY=unit|fuzz|integration|soak|e2e|deploy] bash tests/run.sh
+#   B=<build dir> SAN=0|1 [ONLY=unit|fuzz|integration|soak|e2e|deploy|lint] bash tests/run.sh
 #
 # Runs every cmocka unit test binary under $B/tests/unit/, then the fuzz
 # targets (one test each: tests/fuzz/fuzz_<x>.c replayed over its corpus, then
 # a short libFuzzer run when $FUZZ_B has the libFuzzer build), then the
 # integration tests (node:test, real processes on 127.0.0.1), a short soak
 # (tests/soak/, one test), then the
-# end-to-end tests when they exist, then the deploy checks (tests/deploy/).
+# end-to-end tests when they exist, then the deploy checks (tests/deploy/),
+# then `make lint` as one test.
 # Prints each suite's counts and ends with exactly one line
 # "N passed, N failed". Exits 1 if anything failed or if no test ran at all.
 #
@@ -283,6 +284,23 @@ if [ -z "$ONLY" ] || [ "$ONLY" = deploy ]; then
 			echo "-- deploy: could not install the npm dependencies (js-yaml): counted as 1 failed"
 			suite_report deploy 0 1
 		fi
+	fi
+fi
+
+# ---- lint: `make lint` (clang-format of every C file, banned functions) -----
+# One test, so a formatting slip fails CI instead of waiting for someone to run it.
+if [ -z "$ONLY" ] || [ "$ONLY" = lint ]; then
+	if command -v clang-format >/dev/null 2>&1; then
+		if make --no-print-directory lint B="$B" >"$BDIR/lint.log" 2>&1; then
+			suite_report lint 1 0
+		else
+			echo "-- lint: make lint failed:"
+			head -40 "$BDIR/lint.log"
+			suite_report lint 0 1
+		fi
+	else
+		echo "-- lint: clang-format not installed (deploy/deps.sh installs it): counted as 1 failed"
+		suite_report lint 0 1
 	fi
 fi
 # ---------------------------------------------------------------------------
