@@ -17,6 +17,7 @@
 
 #include "common/buf.h"
 #include "gateway/gw_conf.h"
+#include "tests/unit/gateway/conf_fixtures.h"
 
 #define OPEN "auth: { enabled: false }\n" /* serve everyone: configs not about auth */
 
@@ -52,12 +53,6 @@ static const char valid[] = "server:\n"
 			    "      - { provider: local, model: gpt-4o-mini-2024-07-18 }\n"
 			    "  - name: mock-1\n"
 			    "    targets: [ { provider: demo, model: mock-1 } ]\n";
-
-static struct gw_conf *load(const char *text, struct err *err)
-{
-	err_clear(err);
-	return gw_conf_parse(text, strlen(text), "gw.yaml", err);
-}
 
 static void test_valid(void **state)
 {
@@ -140,12 +135,6 @@ static void test_defaults(void **state)
 	assert_int_equal(p->timeout_ms, 60000);
 	gw_conf_free(c);
 }
-
-/* Each bad config and a fragment its error must contain. */
-struct bad_case {
-	const char *text;
-	const char *want;
-};
 
 #define PROV "providers:\n  - { name: p, type: mock }\n"
 #define MODEL "models:\n  - { name: m, targets: [ { provider: p, model: x } ] }\n"
@@ -346,22 +335,6 @@ static void test_server_section(void **state)
 
 /* ---- providers of the other wire formats ---------------------------------------------------- */
 
-static void expect_bad(const struct bad_case *cases, size_t n, const char *what)
-{
-	int failures = 0;
-	for (size_t i = 0; i < n; i++) {
-		struct err err;
-		struct gw_conf *c = load(cases[i].text, &err);
-		if (c != NULL || strstr(err.msg, cases[i].want) == NULL) {
-			print_error("%s case %zu: want \"%s\", got \"%s\"\n", what, i, cases[i].want,
-				    c != NULL ? "(loaded)" : err.msg);
-			gw_conf_free(c);
-			failures++;
-		}
-	}
-	assert_int_equal(failures, 0);
-}
-
 static void test_provider_types(void **state)
 {
 	(void)state;
@@ -465,7 +438,7 @@ static void test_provider_types(void **state)
 	    {"providers:\n  - { name: p, type: gemini, base_url: \"https://x/v1beta?key=k\" }\n" MODEL,
 	     "providers[0].base_url: a query is not allowed"},
 	};
-	expect_bad(bad, sizeof(bad) / sizeof(bad[0]), "provider");
+	expect_bad_cases(bad, sizeof(bad) / sizeof(bad[0]), "provider");
 }
 
 /* ---- models: strategy, weights, fallbacks --------------------------------------------------- */
@@ -542,7 +515,7 @@ static void test_models_strategy_weights(void **state)
 	    {PROV3 "models:\n  - { name: m, colour: red, targets: [ { provider: p, model: x } ] }\n",
 	     "models[0].colour: unknown key"},
 	};
-	expect_bad(bad, sizeof(bad) / sizeof(bad[0]), "strategy/weight");
+	expect_bad_cases(bad, sizeof(bad) / sizeof(bad[0]), "strategy/weight");
 }
 
 static void test_models_fallbacks(void **state)
@@ -580,7 +553,7 @@ static void test_models_fallbacks(void **state)
 	    {PROV3 "models:\n  - { name: a, fallbacks: [ { name: b } ], targets: [ { provider: p, model: x } ] }\n",
 	     "models[0].fallbacks: unknown model ''"},
 	};
-	expect_bad(bad, sizeof(bad) / sizeof(bad[0]), "fallbacks");
+	expect_bad_cases(bad, sizeof(bad) / sizeof(bad[0]), "fallbacks");
 }
 
 /* ---- routing: retry, cooldown, least-latency, defaults -------------------------------------- */
@@ -714,7 +687,7 @@ static void test_routing_errors(void **state)
 	    {PROV "routing: { sticky: true }\n" MODEL, "gw.yaml:3:12: routing.sticky: unknown key"},
 	    {PROV "routing: [ 1 ]\n" MODEL, "routing: must be a mapping"},
 	};
-	expect_bad(bad, sizeof(bad) / sizeof(bad[0]), "routing");
+	expect_bad_cases(bad, sizeof(bad) / sizeof(bad[0]), "routing");
 }
 
 /* ---- target identity and limits ------------------------------------------------------------- */

@@ -18,6 +18,7 @@
 
 #include "gateway/guard.h"
 #include "gateway/gw_conf.h"
+#include "tests/unit/gateway/conf_fixtures.h"
 
 #define H1 "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 
@@ -30,21 +31,6 @@
 	"  - { name: mail, builtin: email, action: redact }\n"                                                         \
 	"  - { name: word, pattern: \"x[0-9]+\", action: deny, stage: input, ignore_case: true, max_match: 16 }\n"     \
 	"  - { name: pan, builtin: card, action: redact, stage: output, replacement: \"####\" }\n"
-
-static struct gw_conf *load(const char *text, struct err *err)
-{
-	err_clear(err);
-	return gw_conf_parse(text, strlen(text), "gw.yaml", err);
-}
-
-static struct gw_conf *load_ok(const char *text)
-{
-	struct err err;
-	struct gw_conf *c = load(text, &err);
-	if (c == NULL)
-		fail_msg("did not load: %s", err.msg);
-	return c;
-}
 
 static void expect_bad(const char *text, const char *want)
 {

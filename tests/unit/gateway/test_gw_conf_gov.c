@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "gateway/gw_conf.h"
+#include "tests/unit/gateway/conf_fixtures.h"
 
 /* sha256("test"), sha256("foo"), sha256("bar") */
 #define H1 "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
@@ -35,43 +36,6 @@
 	"  - { name: m, targets: [ { provider: p, model: x } ] }\n"
 #define KEY1 "keys:\n  - { name: k1, sha256: " H1 " }\n"
 #define OPEN "auth: { enabled: false }\n"
-
-struct bad_case {
-	const char *text;
-	const char *want;
-};
-
-static struct gw_conf *load(const char *text, struct err *err)
-{
-	err_clear(err);
-	return gw_conf_parse(text, strlen(text), "gw.yaml", err);
-}
-
-/* Loads text or fails the test with the loader's message. */
-static struct gw_conf *load_ok(const char *text)
-{
-	struct err err;
-	struct gw_conf *c = load(text, &err);
-	if (c == NULL)
-		fail_msg("did not load: %s", err.msg);
-	return c;
-}
-
-static void expect_bad(const struct bad_case *cases, size_t n, const char *what)
-{
-	int failures = 0;
-	for (size_t i = 0; i < n; i++) {
-		struct err err;
-		struct gw_conf *c = load(cases[i].text, &err);
-		if (c != NULL || strstr(err.msg, cases[i].want) == NULL) {
-			print_error("%s case %zu: want \"%s\", got \"%s\"\n", what, i, cases[i].want,
-				    c != NULL ? "(loaded)" : err.msg);
-			gw_conf_free(c);
-			failures++;
-		}
-	}
-	assert_int_equal(failures, 0);
-}
 
 /* ---- auth ---------------------------------------------------------------------------------- */
 
@@ -116,7 +80,7 @@ static void test_auth_rules(void **state)
 	    {BASE "auth: [ on ]\n" KEY1, "auth"},
 	    {BASE "keys: { name: k1, sha256: " H1 " }\n", "keys: must be a list"},
 	};
-	expect_bad(bad, sizeof(bad) / sizeof(bad[0]), "auth");
+	expect_bad_cases(bad, sizeof(bad) / sizeof(bad[0]), "auth");
 }
 
 /* ---- keys ---------------------------------------------------------------------------------- */
@@ -204,7 +168,7 @@ static void test_keys(void **state)
 	    {BASE "keys:\n  - { name: k, sha256: " H1 ", required: true }\n", "keys[0].required: unknown key"},
 	    {BASE "keys:\n  - k1\n", "keys[0]"},
 	};
-	expect_bad(bad, sizeof(bad) / sizeof(bad[0]), "keys");
+	expect_bad_cases(bad, sizeof(bad) / sizeof(bad[0]), "keys");
 }
 
 /* ---- limits, budgets, tenants ------------------------------------------------------------- */
@@ -246,7 +210,7 @@ static void test_limits_budgets(void **state)
 	    {BASE K "    budget: { weekly_usd: 1 }\n", "keys[0].budget.weekly_usd: unknown key"},
 	};
 #undef K
-	expect_bad(bad, sizeof(bad) / sizeof(bad[0]), "limits");
+	expect_bad_cases(bad, sizeof(bad) / sizeof(bad[0]), "limits");
 }
 
 static void test_tenants(void **state)
@@ -284,7 +248,7 @@ static void test_tenants(void **state)
 	    {BASE "tenants:\n  - { id: a, budget: { daily_usd: 0.1234567 } }\n" KEY1, "tenants[0].budget.daily_usd"},
 	    {BASE "tenants: { id: a }\n" KEY1, "tenants: must be a list"},
 	};
-	expect_bad(bad, sizeof(bad) / sizeof(bad[0]), "tenants");
+	expect_bad_cases(bad, sizeof(bad) / sizeof(bad[0]), "tenants");
 }
 
 /* ---- prices ---------------------------------------------------------------------------------- */
@@ -343,7 +307,7 @@ static void test_prices(void **state)
 	     "prices[0].currency: unknown key"},
 	    {BASE KEY1 "prices: { provider: p }\n", "prices: must be a list"},
 	};
-	expect_bad(bad, sizeof(bad) / sizeof(bad[0]), "prices");
+	expect_bad_cases(bad, sizeof(bad) / sizeof(bad[0]), "prices");
 }
 
 /* ---- redis ---------------------------------------------------------------------------------- */
@@ -451,7 +415,7 @@ static void test_redis(void **state)
 	    {BASE KEY1 "redis: { url: \"redis://h\", connect_timeout: 2m }\n", "connect_timeout: duration"},
 	    {BASE KEY1 "redis: \"redis://h\"\n", "redis"},
 	};
-	expect_bad(bad, sizeof(bad) / sizeof(bad[0]), "redis");
+	expect_bad_cases(bad, sizeof(bad) / sizeof(bad[0]), "redis");
 	unsetenv("LLMGW_TEST_REDIS_EMPTY");
 }
 
@@ -472,7 +436,7 @@ static void test_metrics_section(void **state)
 	    {BASE KEY1 "metrics: { max_series: many }\n", "max_series: expected an integer"},
 	    {BASE KEY1 "metrics: { path: /m }\n", "gw.yaml:10:12: metrics.path: unknown key"},
 	};
-	expect_bad(bad, sizeof(bad) / sizeof(bad[0]), "metrics");
+	expect_bad_cases(bad, sizeof(bad) / sizeof(bad[0]), "metrics");
 }
 
 /* ---- reload ---------------------------------------------------------------------------------- */

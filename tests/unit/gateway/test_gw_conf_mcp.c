@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "gateway/gw_conf.h"
+#include "tests/unit/gateway/conf_fixtures.h"
 
 /* sha256("test"), sha256("foo") */
 #define H1 "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
@@ -34,42 +35,6 @@
 	"  - { name: gh, url: \"https://mcp.example.com/v1/mcp?tenant=a\", auth_header_env: LLMGW_TEST_MCP_AUTH,\n"    \
 	"      headers: { X-Toolsets: \"repos,issues\" }, timeout: 30s, stream_timeout: 10m, idle_timeout: 0 }\n"
 #define KEY1 "keys:\n  - { name: k1, sha256: " H1 " }\n"
-
-struct bad_case {
-	const char *text;
-	const char *want;
-};
-
-static struct gw_conf *load(const char *text, struct err *err)
-{
-	err_clear(err);
-	return gw_conf_parse(text, strlen(text), "gw.yaml", err);
-}
-
-static struct gw_conf *load_ok(const char *text)
-{
-	struct err err;
-	struct gw_conf *c = load(text, &err);
-	if (c == NULL)
-		fail_msg("did not load: %s", err.msg);
-	return c;
-}
-
-static void expect_bad(const struct bad_case *cases, size_t n, const char *what)
-{
-	int failures = 0;
-	for (size_t i = 0; i < n; i++) {
-		struct err err;
-		struct gw_conf *c = load(cases[i].text, &err);
-		if (c != NULL || strstr(err.msg, cases[i].want) == NULL) {
-			print_error("%s case %zu: want \"%s\", got \"%s\"\n", what, i, cases[i].want,
-				    c != NULL ? "(loaded)" : err.msg);
-			gw_conf_free(c);
-			failures++;
-		}
-	}
-	assert_int_equal(failures, 0);
-}
 
 static int setup(void **state)
 {
@@ -165,7 +130,7 @@ static void test_servers_bad(void **state)
 	    {BASE KEY1 "mcp_servers: [ { name: a, url: \"https://h/1\", ca_file: /nonexistent/ca.pem } ]\n",
 	     "mcp_servers[0].ca_file: cannot read /nonexistent/ca.pem"},
 	};
-	expect_bad(cases, sizeof(cases) / sizeof(cases[0]), "servers");
+	expect_bad_cases(cases, sizeof(cases) / sizeof(cases[0]), "servers");
 }
 
 /* ---- keys[].mcp ------------------------------------------------------------------------------ */
@@ -226,7 +191,7 @@ static void test_key_access_bad(void **state)
 	    {BASE SERVERS "keys: [ { name: a, sha256: " H1 ", mcp: { servers: [docs], tools: { a: 1 } } } ]\n",
 	     "tools: must be a list"},
 	};
-	expect_bad(cases, sizeof(cases) / sizeof(cases[0]), "key mcp");
+	expect_bad_cases(cases, sizeof(cases) / sizeof(cases[0]), "key mcp");
 }
 
 /* MCP servers and key access change by reload: nothing here is refused as restart-only. */

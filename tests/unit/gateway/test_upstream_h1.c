@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "test_upstream_srv.h"
+#include "test_upstream_call.h"
 
 static struct ts_server srv;
 static struct tc T;

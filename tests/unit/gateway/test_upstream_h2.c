@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "test_upstream_srv.h"
+#include "test_upstream_call.h"
 
 #define H2C "http2: prior_knowledge"
 #define OPEN_H2 "llmgw_upstream_connections_open{provider=\"up\",proto=\"h2\"}"
